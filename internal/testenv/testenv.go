@@ -1,0 +1,44 @@
+// Package testenv decides whether integration tests run: they skip with a
+// reason when a server is absent on a developer's machine, and fail when
+// PATRON_INTEGRATION=1 (CI), where absence is a bug of the CI set-up.
+package testenv
+
+import (
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// Well-known addresses of the servers that CI starts.
+const (
+	PostgresAddr = "127.0.0.1:5432"
+	MySQLAddr    = "127.0.0.1:3306"
+	RedisAddr    = "127.0.0.1:6379"
+	RabbitMQAddr = "127.0.0.1:5672"
+)
+
+// Integration reports whether PATRON_INTEGRATION=1, under which a missing
+// server fails the test instead of skipping it.
+func Integration() bool { return os.Getenv("PATRON_INTEGRATION") == "1" }
+
+// RequireTCP skips (or, under PATRON_INTEGRATION=1, fails) t when nothing
+// accepts TCP connections at addr. name is the server, for the message.
+func RequireTCP(t testing.TB, name, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		_ = conn.Close()
+		return
+	}
+	Unavailable(t, name+" at "+addr+": "+err.Error())
+}
+
+// Unavailable skips or fails t, per Integration, with reason.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if Integration() {
+		t.Fatalf("PATRON_INTEGRATION=1 but a required server is unavailable: %s", reason)
+	}
+	t.Skipf("skipping integration test: %s (set PATRON_INTEGRATION=1 to make this a failure)", reason)
+}

@@ -1,0 +1,312 @@
+// Package observability sets up OpenTelemetry for a Patron service (tracer and
+// meter providers, propagators, exporters, resource, Prometheus registry) and
+// holds the helpers that every component and client uses to name spans and
+// attributes the same way.
+package observability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/contrib/instrumentation/runtime"
+	"go.opentelemetry.io/otel"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Provider owns the telemetry pipeline of one service. Its zero value is not
+// usable; build one with Setup.
+type Provider struct {
+	tp        trace.TracerProvider
+	mp        metric.MeterProvider
+	prop      propagation.TextMapPropagator
+	registry  *prometheus.Registry
+	resource  *resource.Resource
+	shutdowns []func(context.Context) error
+	flushes   []func(context.Context) error
+}
+
+type setupConfig struct {
+	tp             trace.TracerProvider
+	mp             metric.MeterProvider
+	prop           propagation.TextMapPropagator
+	spanExporters  []sdktrace.SpanExporter
+	metricReaders  []sdkmetric.Reader
+	attrs          []attributeKV
+	runtimeMetrics bool
+	setGlobals     bool
+}
+
+type attributeKV struct{ key, value string }
+
+// SetupOption configures Setup.
+type SetupOption func(*setupConfig) error
+
+// WithTracerProvider uses tp instead of building an SDK tracer provider; the
+// caller keeps ownership and shuts it down.
+func WithTracerProvider(tp trace.TracerProvider) SetupOption {
+	return func(c *setupConfig) error {
+		if tp == nil {
+			return errors.New("observability: tracer provider is nil")
+		}
+		c.tp = tp
+		return nil
+	}
+}
+
+// WithMeterProvider uses mp instead of building an SDK meter provider; the
+// Prometheus registry then only holds process metrics.
+func WithMeterProvider(mp metric.MeterProvider) SetupOption {
+	return func(c *setupConfig) error {
+		if mp == nil {
+			return errors.New("observability: meter provider is nil")
+		}
+		c.mp = mp
+		return nil
+	}
+}
+
+// WithPropagator overrides OTEL_PROPAGATORS.
+func WithPropagator(p propagation.TextMapPropagator) SetupOption {
+	return func(c *setupConfig) error {
+		if p == nil {
+			return errors.New("observability: propagator is nil")
+		}
+		c.prop = p
+		return nil
+	}
+}
+
+// WithSpanExporter adds an exporter (batched) to the SDK tracer provider, on
+// top of what the OTEL_* variables configure.
+func WithSpanExporter(e sdktrace.SpanExporter) SetupOption {
+	return func(c *setupConfig) error {
+		if e == nil {
+			return errors.New("observability: span exporter is nil")
+		}
+		c.spanExporters = append(c.spanExporters, e)
+		return nil
+	}
+}
+
+// WithMetricReader adds a reader to the SDK meter provider.
+func WithMetricReader(r sdkmetric.Reader) SetupOption {
+	return func(c *setupConfig) error {
+		if r == nil {
+			return errors.New("observability: metric reader is nil")
+		}
+		c.metricReaders = append(c.metricReaders, r)
+		return nil
+	}
+}
+
+// WithResourceAttribute adds a string attribute to the service's resource.
+func WithResourceAttribute(key, value string) SetupOption {
+	return func(c *setupConfig) error {
+		c.attrs = append(c.attrs, attributeKV{key, value})
+		return nil
+	}
+}
+
+// WithoutRuntimeMetrics turns off the Go runtime metrics, for tests that
+// count instruments.
+func WithoutRuntimeMetrics() SetupOption {
+	return func(c *setupConfig) error { c.runtimeMetrics = false; return nil }
+}
+
+// WithoutGlobals keeps the OpenTelemetry globals untouched, so several
+// services can run in one process (tests, demos).
+func WithoutGlobals() SetupOption {
+	return func(c *setupConfig) error { c.setGlobals = false; return nil }
+}
+
+// Setup builds the telemetry pipeline of service name at version from opts
+// and the OTEL_* environment variables, and (unless WithoutGlobals) installs
+// it as the OpenTelemetry globals. Invalid variables make it fail with an
+// error that names the variable and its value.
+func Setup(ctx context.Context, name, version string, opts ...SetupOption) (*Provider, error) {
+	cfg := setupConfig{runtimeMetrics: true, setGlobals: true}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	env, err := readEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+
+	res, err := newResource(ctx, name, version, cfg.attrs)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{resource: res, registry: prometheus.NewRegistry()}
+	p.registry.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	p.prop = cfg.prop
+	if p.prop == nil {
+		p.prop = env.propagator
+	}
+
+	if cfg.tp != nil {
+		p.tp = cfg.tp
+	} else {
+		tp, err := p.newTracerProvider(ctx, env, cfg.spanExporters)
+		if err != nil {
+			return nil, err
+		}
+		p.tp = tp
+	}
+
+	if cfg.mp != nil {
+		p.mp = cfg.mp
+	} else {
+		mp, err := p.newMeterProvider(ctx, env, cfg.metricReaders)
+		if err != nil {
+			_ = p.Shutdown(ctx)
+			return nil, err
+		}
+		p.mp = mp
+	}
+	if cfg.runtimeMetrics {
+		if err := runtime.Start(runtime.WithMeterProvider(p.mp)); err != nil {
+			_ = p.Shutdown(ctx)
+			return nil, fmt.Errorf("observability: starting runtime metrics: %w", err)
+		}
+	}
+
+	if cfg.setGlobals {
+		otel.SetTracerProvider(p.tp)
+		otel.SetMeterProvider(p.mp)
+		otel.SetTextMapPropagator(p.prop)
+	}
+	return p, nil
+}
+
+func newResource(ctx context.Context, name, version string, extra []attributeKV) (*resource.Resource, error) {
+	kvs := []resource.Option{
+		resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithAttributes(
+			semconv.ServiceName(name),
+			semconv.ServiceVersion(version),
+			semconv.ServiceInstanceID(uuid.NewString()),
+		),
+		resource.WithHost(),
+		resource.WithProcessPID(),
+		resource.WithProcessExecutableName(),
+		resource.WithProcessRuntimeName(),
+		resource.WithProcessRuntimeVersion(),
+		resource.WithTelemetrySDK(),
+		// Last, so that OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
+		resource.WithFromEnv(),
+	}
+	for _, a := range extra {
+		kvs = append(kvs, resource.WithAttributes(attributeString(a.key, a.value)))
+	}
+	res, err := resource.New(ctx, kvs...)
+	if err != nil {
+		return nil, fmt.Errorf("observability: building resource (check OTEL_RESOURCE_ATTRIBUTES): %w", err)
+	}
+	return res, nil
+}
+
+func (p *Provider) newTracerProvider(ctx context.Context, env envConfig, extra []sdktrace.SpanExporter) (*sdktrace.TracerProvider, error) {
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(p.resource),
+		sdktrace.WithSampler(env.sampler),
+	}
+	if env.tracesExporter {
+		exp, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("observability: creating span exporter from OTEL_TRACES_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
+		}
+		if !autoexport.IsNoneSpanExporter(exp) {
+			opts = append(opts, sdktrace.WithBatcher(exp))
+		}
+	}
+	for _, e := range extra {
+		opts = append(opts, sdktrace.WithBatcher(e))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	p.shutdowns = append(p.shutdowns, tp.Shutdown)
+	p.flushes = append(p.flushes, tp.ForceFlush)
+	return tp, nil
+}
+
+func (p *Provider) newMeterProvider(ctx context.Context, env envConfig, extra []sdkmetric.Reader) (*sdkmetric.MeterProvider, error) {
+	promExp, err := otelprom.New(otelprom.WithRegisterer(p.registry))
+	if err != nil {
+		return nil, fmt.Errorf("observability: creating Prometheus exporter: %w", err)
+	}
+	opts := []sdkmetric.Option{
+		sdkmetric.WithResource(p.resource),
+		sdkmetric.WithReader(promExp),
+	}
+	if env.metricsExporter {
+		r, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("observability: creating metric reader from OTEL_METRICS_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
+		}
+		if !autoexport.IsNoneMetricReader(r) {
+			opts = append(opts, sdkmetric.WithReader(r))
+		}
+	}
+	for _, r := range extra {
+		opts = append(opts, sdkmetric.WithReader(r))
+	}
+	mp := sdkmetric.NewMeterProvider(opts...)
+	p.shutdowns = append(p.shutdowns, mp.Shutdown)
+	p.flushes = append(p.flushes, mp.ForceFlush)
+	return mp, nil
+}
+
+// TracerProvider returns the service's tracer provider.
+func (p *Provider) TracerProvider() trace.TracerProvider { return p.tp }
+
+// MeterProvider returns the service's meter provider.
+func (p *Provider) MeterProvider() metric.MeterProvider { return p.mp }
+
+// Propagator returns the configured propagator.
+func (p *Provider) Propagator() propagation.TextMapPropagator { return p.prop }
+
+// Gatherer returns the Prometheus registry that /metrics serves.
+func (p *Provider) Gatherer() prometheus.Gatherer { return p.registry }
+
+// Resource returns the resource that describes the service.
+func (p *Provider) Resource() *resource.Resource { return p.resource }
+
+// ForceFlush exports what the providers built by Setup still buffer.
+func (p *Provider) ForceFlush(ctx context.Context) error {
+	var errs []error
+	for _, f := range p.flushes {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown flushes and stops the providers built by Setup; injected
+// providers are left to their owner.
+func (p *Provider) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, f := range p.shutdowns {
+		if err := f(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("observability: shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,420 @@
+package traceview
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+const (
+	// unknownService is what Jaeger shows for spans whose resource has no
+	// service.name, so they remain findable.
+	unknownService = "unknown_service"
+
+	internMaxStrings   = 1 << 16
+	internMaxLen       = 128
+	internMaxResources = 4096
+	maxAttrDepth       = 8
+)
+
+// interner deduplicates the strings and resources of incoming spans. The
+// protobuf decoder allocates every attribute key and value afresh, and a
+// store of 200,000 spans repeats the same few hundred keys millions of
+// times; sharing them keeps the heap close to the size of the distinct data.
+// Both maps are caches: when full they are dropped and rebuilt, so the
+// interner never grows without bound.
+type interner struct {
+	mu        sync.Mutex
+	strs      map[string]string
+	resources map[string]*resource
+	keyBuf    []byte
+}
+
+func newInterner() *interner {
+	return &interner{strs: make(map[string]string), resources: make(map[string]*resource)}
+}
+
+func (in *interner) str(s string) string {
+	if len(s) > internMaxLen {
+		return s
+	}
+	if v, ok := in.strs[s]; ok {
+		return v
+	}
+	if len(in.strs) >= internMaxStrings {
+		clear(in.strs)
+	}
+	in.strs[s] = s
+	return s
+}
+
+// convertResult is the outcome of converting one export request.
+type convertResult struct {
+	spans    []*span
+	rejected int
+	reason   string
+}
+
+// convert turns OTLP resource spans into stored spans. Spans without a valid
+// trace or span ID cannot be placed in a trace and are rejected (counted for
+// OTLP partial success) rather than failing the whole request.
+func (in *interner) convert(rss []*tracepb.ResourceSpans) convertResult {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var res convertResult
+	n := 0
+	for _, rs := range rss {
+		for _, ss := range rs.GetScopeSpans() {
+			n += len(ss.GetSpans())
+		}
+	}
+	res.spans = make([]*span, 0, n)
+	// One allocation for all spans of the request: they live and die
+	// together often enough, and it halves the allocator's work.
+	block := make([]span, n)
+	bi := 0
+	for _, rs := range rss {
+		r := in.resource(rs.GetResource())
+		for _, ss := range rs.GetScopeSpans() {
+			var sc *scope
+			if is := ss.GetScope(); is != nil && (is.GetName() != "" || is.GetVersion() != "") {
+				sc = &scope{name: in.str(is.GetName()), version: in.str(is.GetVersion())}
+			}
+			for _, ps := range ss.GetSpans() {
+				if len(ps.GetTraceId()) != 16 || len(ps.GetSpanId()) != 8 {
+					res.rejected++
+					res.reason = "span with a trace ID that is not 16 bytes or a span ID that is not 8 bytes"
+					continue
+				}
+				s := &block[bi]
+				bi++
+				copy(s.traceID[:], ps.GetTraceId())
+				copy(s.spanID[:], ps.GetSpanId())
+				if s.traceID.isZero() || s.spanID.isZero() {
+					res.rejected++
+					res.reason = "span with an all-zero trace or span ID"
+					continue
+				}
+				if len(ps.GetParentSpanId()) == 8 {
+					copy(s.parentID[:], ps.GetParentSpanId())
+				}
+				s.kind = uint8(min(max(ps.GetKind(), 0), kindConsumer))
+				s.flags = ps.GetFlags()
+				s.name = in.str(ps.GetName())
+				if st := ps.GetStatus(); st != nil {
+					s.status = uint8(min(max(st.GetCode(), 0), statusError))
+					s.statusMsg = st.GetMessage()
+				}
+				s.start = clampNanos(ps.GetStartTimeUnixNano())
+				s.end = clampNanos(ps.GetEndTimeUnixNano())
+				s.res = r
+				s.scope = sc
+				s.attrs = in.attrs(ps.GetAttributes(), nil)
+				if evs := ps.GetEvents(); len(evs) > 0 {
+					s.events = make([]event, len(evs))
+					for i, e := range evs {
+						s.events[i] = event{time: clampNanos(e.GetTimeUnixNano()), name: in.str(e.GetName()), attrs: in.attrs(e.GetAttributes(), nil)}
+					}
+				}
+				for _, l := range ps.GetLinks() {
+					if len(l.GetTraceId()) != 16 || len(l.GetSpanId()) != 8 {
+						continue // a link we cannot follow is of no use to the viewer
+					}
+					var lk link
+					copy(lk.traceID[:], l.GetTraceId())
+					copy(lk.spanID[:], l.GetSpanId())
+					lk.attrs = in.attrs(l.GetAttributes(), nil)
+					s.links = append(s.links, lk)
+				}
+				res.spans = append(res.spans, s)
+			}
+		}
+	}
+	return res
+}
+
+// clampNanos keeps timestamps inside int64 so that later arithmetic cannot
+// overflow on hostile input.
+func clampNanos(v uint64) int64 {
+	if v > math.MaxInt64/2 {
+		return math.MaxInt64 / 2
+	}
+	return int64(v)
+}
+
+// resource converts and interns a resource: every span exported by one SDK
+// carries the same resource, so all of them end up sharing one value.
+func (in *interner) resource(pr *resourcepb.Resource) *resource {
+	kvs := pr.GetAttributes()
+	service := ""
+	buf := in.keyBuf[:0]
+	for _, kv := range kvs {
+		if kv.GetKey() == "service.name" {
+			service = kv.GetValue().GetStringValue()
+		}
+		buf = append(buf, kv.GetKey()...)
+		buf = append(buf, 0)
+		buf = appendAnyValue(buf, kv.GetValue(), 0)
+		buf = append(buf, 0)
+	}
+	in.keyBuf = buf
+	if r, ok := in.resources[string(buf)]; ok {
+		return r
+	}
+	if service == "" {
+		service = unknownService
+	}
+	r := &resource{service: in.str(service), key: string(buf)}
+	for _, kv := range kvs {
+		if kv.GetKey() == "service.name" {
+			continue // carried as the service, as Jaeger's process does
+		}
+		r.attrs = append(r.attrs, in.attr(kv))
+	}
+	if len(in.resources) >= internMaxResources {
+		clear(in.resources)
+	}
+	in.resources[r.key] = r
+	return r
+}
+
+func (in *interner) attrs(kvs []*commonpb.KeyValue, dst []attr) []attr {
+	if len(kvs) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make([]attr, 0, len(kvs))
+	}
+	for _, kv := range kvs {
+		dst = append(dst, in.attr(kv))
+	}
+	return dst
+}
+
+func (in *interner) attr(kv *commonpb.KeyValue) attr {
+	a := attr{key: in.str(kv.GetKey())}
+	switch v := kv.GetValue().GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		a.str = in.str(v.StringValue)
+	case *commonpb.AnyValue_BoolValue:
+		a.typ = typeBool
+		if v.BoolValue {
+			a.num = 1
+		}
+	case *commonpb.AnyValue_IntValue:
+		a.typ = typeInt64
+		a.num = uint64(v.IntValue)
+	case *commonpb.AnyValue_DoubleValue:
+		a.typ = typeFloat64
+		a.num = math.Float64bits(v.DoubleValue)
+	case *commonpb.AnyValue_BytesValue:
+		a.typ = typeBinary
+		a.str = string(v.BytesValue)
+	case nil:
+		// An empty value is legal OTLP; show it as an empty string.
+	default:
+		// Arrays and maps become JSON text, as Jaeger's translator does.
+		a.str = string(appendAnyValue(nil, kv.GetValue(), 0))
+	}
+	return a
+}
+
+// appendAnyValue writes v as JSON-ish text. It bounds nesting so that a
+// deeply nested hostile payload cannot exhaust the stack.
+func appendAnyValue(dst []byte, v *commonpb.AnyValue, depth int) []byte {
+	if depth > maxAttrDepth {
+		return append(dst, `"…"`...)
+	}
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		if depth == 0 {
+			return append(dst, x.StringValue...)
+		}
+		b, _ := json.Marshal(x.StringValue)
+		return append(dst, b...)
+	case *commonpb.AnyValue_BoolValue:
+		return strconv.AppendBool(dst, x.BoolValue)
+	case *commonpb.AnyValue_IntValue:
+		return strconv.AppendInt(dst, x.IntValue, 10)
+	case *commonpb.AnyValue_DoubleValue:
+		f := x.DoubleValue
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return strconv.AppendQuote(dst, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case *commonpb.AnyValue_BytesValue:
+		b, _ := json.Marshal(x.BytesValue)
+		return append(dst, b...)
+	case *commonpb.AnyValue_ArrayValue:
+		dst = append(dst, '[')
+		for i, e := range x.ArrayValue.GetValues() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendAnyValue(dst, e, depth+1)
+		}
+		return append(dst, ']')
+	case *commonpb.AnyValue_KvlistValue:
+		dst = append(dst, '{')
+		for i, kv := range x.KvlistValue.GetValues() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			k, _ := json.Marshal(kv.GetKey())
+			dst = append(dst, k...)
+			dst = append(dst, ':')
+			dst = appendAnyValue(dst, kv.GetValue(), depth+1)
+		}
+		return append(dst, '}')
+	default:
+		if depth == 0 {
+			return dst
+		}
+		return append(dst, "null"...)
+	}
+}
+
+// jsonIDKeys are the OTLP/JSON fields whose values are hex strings rather
+// than the base64 that protojson expects for bytes, in both the lowerCamelCase
+// and the original field-name spellings that protojson accepts.
+var jsonIDKeys = [...]string{"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+
+func isJSONIDKey(k []byte) bool {
+	for _, c := range jsonIDKeys {
+		if string(k) == c {
+			return true
+		}
+	}
+	return false
+}
+
+// hexIDsToBase64 rewrites the hex trace and span IDs of an OTLP/JSON payload
+// into the base64 form protojson decodes, in one pass over the bytes and
+// without building a document tree. The OTLP JSON mapping deviates from the
+// canonical protobuf JSON mapping only there. A value that is not valid hex
+// is left alone, so protojson reports it (or reads it as base64, which some
+// older senders used).
+func hexIDsToBase64(in []byte) []byte {
+	out := make([]byte, 0, len(in))
+	i := 0
+	for i < len(in) {
+		c := in[i]
+		if c != '"' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		end, esc := scanString(in, i)
+		if end < 0 {
+			return append(out, in[i:]...) // unterminated: protojson will say so
+		}
+		out = append(out, in[i:end+1]...)
+		key := in[i+1 : end]
+		i = end + 1
+		if esc || !isJSONIDKey(key) {
+			continue
+		}
+		// Only a key if a colon follows.
+		j := skipSpace(in, i)
+		if j >= len(in) || in[j] != ':' {
+			continue
+		}
+		j = skipSpace(in, j+1)
+		if j >= len(in) || in[j] != '"' {
+			continue
+		}
+		vend, vesc := scanString(in, j)
+		if vend < 0 || vesc {
+			continue
+		}
+		val := in[j+1 : vend]
+		if len(val) == 0 || len(val)%2 == 1 || !isHex(val) {
+			continue
+		}
+		out = append(out, in[i:j]...) // the colon and spacing
+		out = append(out, '"')
+		raw := make([]byte, len(val)/2)
+		for k := range raw {
+			raw[k] = unhex(val[2*k])<<4 | unhex(val[2*k+1])
+		}
+		out = appendBase64(out, raw)
+		out = append(out, '"')
+		i = vend + 1
+	}
+	return out
+}
+
+// scanString returns the index of the closing quote of the JSON string that
+// starts at in[start], and whether it contains escapes.
+func scanString(in []byte, start int) (int, bool) {
+	esc := false
+	for k := start + 1; k < len(in); k++ {
+		switch in[k] {
+		case '\\':
+			esc = true
+			k++
+		case '"':
+			return k, esc
+		}
+	}
+	return -1, esc
+}
+
+func skipSpace(in []byte, i int) int {
+	for i < len(in) && (in[i] == ' ' || in[i] == '\t' || in[i] == '\n' || in[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+func appendBase64(dst, src []byte) []byte {
+	var sb strings.Builder
+	for i := 0; i < len(src); i += 3 {
+		var v uint32
+		n := min(3, len(src)-i)
+		for k := range n {
+			v |= uint32(src[i+k]) << (16 - 8*k)
+		}
+		sb.WriteByte(b64[v>>18&63])
+		sb.WriteByte(b64[v>>12&63])
+		if n > 1 {
+			sb.WriteByte(b64[v>>6&63])
+		} else {
+			sb.WriteByte('=')
+		}
+		if n > 2 {
+			sb.WriteByte(b64[v&63])
+		} else {
+			sb.WriteByte('=')
+		}
+	}
+	return append(dst, sb.String()...)
+}
