@@ -1,10 +1,11 @@
 package traceview
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -334,16 +335,16 @@ func hexIDsToBase64(in []byte) []byte {
 			continue
 		}
 		val := in[j+1 : vend]
-		if len(val) == 0 || len(val)%2 == 1 || !isHex(val) {
+		if len(val) == 0 || len(val)%2 == 1 {
+			continue
+		}
+		raw := make([]byte, len(val)/2)
+		if _, err := hex.Decode(raw, val); err != nil {
 			continue
 		}
 		out = append(out, in[i:j]...) // the colon and spacing
 		out = append(out, '"')
-		raw := make([]byte, len(val)/2)
-		for k := range raw {
-			raw[k] = unhex(val[2*k])<<4 | unhex(val[2*k+1])
-		}
-		out = appendBase64(out, raw)
+		out = base64.StdEncoding.AppendEncode(out, raw)
 		out = append(out, '"')
 		i = vend + 1
 	}
@@ -371,50 +372,4 @@ func skipSpace(in []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-func isHex(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
-}
-
-const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-func appendBase64(dst, src []byte) []byte {
-	var sb strings.Builder
-	for i := 0; i < len(src); i += 3 {
-		var v uint32
-		n := min(3, len(src)-i)
-		for k := range n {
-			v |= uint32(src[i+k]) << (16 - 8*k)
-		}
-		sb.WriteByte(b64[v>>18&63])
-		sb.WriteByte(b64[v>>12&63])
-		if n > 1 {
-			sb.WriteByte(b64[v>>6&63])
-		} else {
-			sb.WriteByte('=')
-		}
-		if n > 2 {
-			sb.WriteByte(b64[v&63])
-		} else {
-			sb.WriteByte('=')
-		}
-	}
-	return append(dst, sb.String()...)
 }

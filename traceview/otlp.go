@@ -1,0 +1,254 @@
+package traceview
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip decompressor OTLP exporters use
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+)
+
+const (
+	// DefaultMaxBodyBytes limits one OTLP export, after decompression. SDK
+	// exporters send batches of 512 spans, far below it.
+	DefaultMaxBodyBytes = 16 << 20
+
+	contentProtobuf = "application/x-protobuf"
+	contentJSON     = "application/json"
+)
+
+// errBadPayload marks decoding failures, which are the sender's fault.
+var errBadPayload = errors.New("bad OTLP payload")
+
+// decodeOTLPJSON decodes an OTLP/JSON export request. Trace and span IDs are
+// hex in OTLP/JSON and base64 in protojson, hence the rewrite first.
+func decodeOTLPJSON(body []byte) (*coltracepb.ExportTraceServiceRequest, error) {
+	req := &coltracepb.ExportTraceServiceRequest{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(hexIDsToBase64(body), req); err != nil {
+		return nil, fmt.Errorf("%w: json: %w", errBadPayload, err)
+	}
+	return req, nil
+}
+
+func decodeOTLPProto(body []byte) (*coltracepb.ExportTraceServiceRequest, error) {
+	req := &coltracepb.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(body, req); err != nil {
+		return nil, fmt.Errorf("%w: protobuf: %w", errBadPayload, err)
+	}
+	return req, nil
+}
+
+func exportResponse(res IngestResult) *coltracepb.ExportTraceServiceResponse {
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if res.Rejected > 0 {
+		resp.PartialSuccess = &coltracepb.ExportTracePartialSuccess{RejectedSpans: int64(res.Rejected), ErrorMessage: res.Reason}
+	}
+	return resp
+}
+
+// otlpHTTP receives OTLP/HTTP exports (POST /v1/traces) in protobuf or JSON,
+// plain or gzip-compressed.
+type otlpHTTP struct {
+	store   *Store
+	log     *slog.Logger
+	maxBody int64
+	bufs    sync.Pool
+}
+
+func (h *otlpHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/traces" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != contentProtobuf && mt != contentJSON) {
+		h.reject(w, r, contentProtobuf, http.StatusUnsupportedMediaType,
+			fmt.Errorf("unsupported content type %q, want %s or %s", r.Header.Get("Content-Type"), contentProtobuf, contentJSON))
+		return
+	}
+	body, status, err := h.readBody(w, r)
+	if err != nil {
+		h.reject(w, r, mt, status, err)
+		return
+	}
+	defer h.putBuf(body)
+
+	var req *coltracepb.ExportTraceServiceRequest
+	if mt == contentJSON {
+		req, err = decodeOTLPJSON(body.Bytes())
+	} else {
+		req, err = decodeOTLPProto(body.Bytes())
+	}
+	if err != nil {
+		h.reject(w, r, mt, http.StatusBadRequest, err)
+		return
+	}
+	res := h.store.Ingest(req.GetResourceSpans())
+	if res.Rejected > 0 {
+		h.log.Warn("traceview: rejected spans", "transport", "http", "remote", r.RemoteAddr, "rejected", res.Rejected, "reason", res.Reason)
+	}
+	writeOTLP(w, mt, http.StatusOK, exportResponse(res))
+}
+
+func (h *otlpHTTP) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, int, error) {
+	var src io.Reader = http.MaxBytesReader(w, r.Body, h.maxBody)
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		gz, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("%w: gzip: %w", errBadPayload, err)
+		}
+		defer gz.Close()
+		src = gz
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("unsupported content encoding %q", enc)
+	}
+	buf, _ := h.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	// The limit also applies after decompression, so a small gzip bomb
+	// cannot expand into gigabytes.
+	n, err := buf.ReadFrom(io.LimitReader(src, h.maxBody+1))
+	if err == nil && n > h.maxBody {
+		err = &http.MaxBytesError{Limit: h.maxBody}
+	}
+	if err != nil {
+		h.putBuf(buf)
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes: %w", h.maxBody, err)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("%w: reading body: %w", errBadPayload, err)
+	}
+	return buf, http.StatusOK, nil
+}
+
+func (h *otlpHTTP) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 4<<20 { // do not pin the odd huge body in the pool
+		h.bufs.Put(b)
+	}
+}
+
+func (h *otlpHTTP) reject(w http.ResponseWriter, r *http.Request, mt string, code int, err error) {
+	h.log.Warn("traceview: rejected OTLP/HTTP export", "remote", r.RemoteAddr, "status", code, "error", err)
+	writeOTLP(w, mt, code, &status.Status{Code: int32(httpToGRPC(code)), Message: err.Error()})
+}
+
+func httpToGRPC(code int) codes.Code {
+	switch code {
+	case http.StatusRequestEntityTooLarge:
+		return codes.ResourceExhausted
+	case http.StatusUnsupportedMediaType:
+		return codes.Unimplemented
+	default:
+		return codes.InvalidArgument
+	}
+}
+
+// writeOTLP answers in the encoding of the request, as OTLP/HTTP requires.
+func writeOTLP(w http.ResponseWriter, mt string, code int, m proto.Message) {
+	var (
+		b   []byte
+		err error
+	)
+	if mt == contentJSON {
+		b, err = protojson.Marshal(m)
+	} else {
+		mt = contentProtobuf
+		b, err = proto.Marshal(m)
+	}
+	if err != nil {
+		http.Error(w, "encoding response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", mt)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	_, _ = w.Write(b) // the client went away; nothing left to tell it
+}
+
+// otlpGRPC implements the OTLP TraceService for registration on any gRPC
+// server (see Viewer.RegisterGRPC).
+type otlpGRPC struct {
+	coltracepb.UnimplementedTraceServiceServer
+	store *Store
+	log   *slog.Logger
+}
+
+// Export stores the spans of one export.
+func (g *otlpGRPC) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	res := g.store.Ingest(req.GetResourceSpans())
+	if res.Rejected > 0 {
+		g.log.Warn("traceview: rejected spans", "transport", "grpc", "rejected", res.Rejected, "reason", res.Reason)
+	}
+	return exportResponse(res), nil
+}
+
+// rawRequest carries an undecoded request from rawCodec to exportRaw.
+type rawRequest struct{ data []byte }
+
+// rawCodec is the viewer's own server codec. It is the protobuf codec except
+// for requests of the TraceService, which it hands over undecoded so that a
+// malformed payload is answered with InvalidArgument (grpc-go itself would
+// answer Internal) and logged.
+type rawCodec struct{ proto encoding.CodecV2 }
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawRequest); ok {
+		r.data = data.Materialize()
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+func (rawCodec) Name() string { return grpcproto.Name }
+
+// serviceDesc is the OTLP TraceService with a handler that decodes the
+// request itself.
+func (g *otlpGRPC) serviceDesc() *grpc.ServiceDesc {
+	desc := coltracepb.TraceService_ServiceDesc
+	desc.Methods = []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			var raw rawRequest
+			if err := dec(&raw); err != nil {
+				return nil, err
+			}
+			req, err := decodeOTLPProto(raw.data)
+			if err != nil {
+				g.log.Warn("traceview: rejected OTLP/gRPC export", "error", err)
+				return nil, grpcstatus.Error(codes.InvalidArgument, err.Error())
+			}
+			return g.Export(ctx, req)
+		},
+	}}
+	return &desc
+}
