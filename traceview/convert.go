@@ -33,12 +33,12 @@ const (
 type interner struct {
 	mu        sync.Mutex
 	strs      map[string]string
-	resources map[string]*resource
+	resources map[string]*spanResource
 	keyBuf    []byte
 }
 
 func newInterner() *interner {
-	return &interner{strs: make(map[string]string), resources: make(map[string]*resource)}
+	return &interner{strs: make(map[string]string), resources: make(map[string]*spanResource)}
 }
 
 func (in *interner) str(s string) string {
@@ -83,9 +83,9 @@ func (in *interner) convert(rss []*tracepb.ResourceSpans) convertResult {
 	for _, rs := range rss {
 		r := in.resource(rs.GetResource())
 		for _, ss := range rs.GetScopeSpans() {
-			var sc *scope
+			var sc *spanScope
 			if is := ss.GetScope(); is != nil && (is.GetName() != "" || is.GetVersion() != "") {
-				sc = &scope{name: in.str(is.GetName()), version: in.str(is.GetVersion())}
+				sc = &spanScope{name: in.str(is.GetName()), version: in.str(is.GetVersion())}
 			}
 			for _, ps := range ss.GetSpans() {
 				if len(ps.GetTraceId()) != 16 || len(ps.GetSpanId()) != 8 {
@@ -151,7 +151,7 @@ func clampNanos(v uint64) int64 {
 
 // resource converts and interns a resource: every span exported by one SDK
 // carries the same resource, so all of them end up sharing one value.
-func (in *interner) resource(pr *resourcepb.Resource) *resource {
+func (in *interner) resource(pr *resourcepb.Resource) *spanResource {
 	kvs := pr.GetAttributes()
 	service := ""
 	buf := in.keyBuf[:0]
@@ -171,7 +171,7 @@ func (in *interner) resource(pr *resourcepb.Resource) *resource {
 	if service == "" {
 		service = unknownService
 	}
-	r := &resource{service: in.str(service), key: string(buf)}
+	r := &spanResource{service: in.str(service), key: string(buf)}
 	for _, kv := range kvs {
 		if kv.GetKey() == "service.name" {
 			continue // carried as the service, as Jaeger's process does

@@ -129,16 +129,16 @@ func (a attr) jsonValue() any {
 	}
 }
 
-// resource is shared by every span of one OTLP ResourceSpans (and interned
+// spanResource is shared by every span of one OTLP ResourceSpans (and interned
 // across requests), so its attributes are stored once, not per span.
-type resource struct {
+type spanResource struct {
 	service string
 	attrs   []attr
 	key     string // fingerprint used to intern and to dedupe Jaeger processes
 }
 
-// scope is the instrumentation scope that produced a span.
-type scope struct {
+// spanScope is the instrumentation scope that produced a span.
+type spanScope struct {
 	name, version string
 }
 
@@ -167,8 +167,8 @@ type span struct {
 	statusMsg string
 	start     int64 // unix nanoseconds
 	end       int64
-	res       *resource
-	scope     *scope
+	res       *spanResource
+	scope     *spanScope
 	attrs     []attr
 	events    []event
 	links     []link

@@ -46,11 +46,11 @@ type Store struct {
 
 	mu        sync.RWMutex
 	spanCount int
-	traces    map[traceID]*trace
+	traces    map[traceID]*storedTrace
 	// order holds live traces by sequence number: order[i] has sequence
 	// base+i. Eviction pops from the front, so every index can refer to a
 	// trace by sequence number and detect eviction by comparing with base.
-	order    []*trace
+	order    []*storedTrace
 	base     uint64
 	services map[string]*serviceIndex
 	ops      map[opKey]*posting
@@ -59,10 +59,10 @@ type Store struct {
 	scratch  []attr
 }
 
-// trace is an assembled trace. Its span slice only grows by appending under
+// storedTrace is an assembled trace. Its span slice only grows by appending under
 // the store's write lock, so a reader may keep a copy of the slice header
 // and read those spans after unlocking.
-type trace struct {
+type storedTrace struct {
 	id       traceID
 	seq      uint64
 	spans    []*span
@@ -124,7 +124,7 @@ func NewStore(maxSpans int) (*Store, error) {
 		maxSpans: maxSpans,
 		in:       newInterner(),
 		seed:     maphash.MakeSeed(),
-		traces:   make(map[traceID]*trace),
+		traces:   make(map[traceID]*storedTrace),
 		services: make(map[string]*serviceIndex),
 		ops:      make(map[opKey]*posting),
 		tags:     make([]posting, tagBuckets),
@@ -173,15 +173,15 @@ func (s *Store) add(spans []*span) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var (
-		lastTrace *trace
-		lastRes   *resource
+		lastTrace *storedTrace
+		lastRes   *spanResource
 	)
 	for _, sp := range spans {
 		t := lastTrace
 		if t == nil || t.id != sp.traceID {
 			t = s.traces[sp.traceID]
 			if t == nil {
-				t = &trace{id: sp.traceID, seq: s.base + uint64(len(s.order)), minStart: sp.start, maxEnd: sp.end}
+				t = &storedTrace{id: sp.traceID, seq: s.base + uint64(len(s.order)), minStart: sp.start, maxEnd: sp.end}
 				s.traces[t.id] = t
 				s.order = append(s.order, t)
 			}
@@ -202,7 +202,7 @@ func (s *Store) add(spans []*span) {
 	}
 }
 
-func (s *Store) index(t *trace, sp *span, withResource bool) {
+func (s *Store) index(t *storedTrace, sp *span, withResource bool) {
 	svc := s.services[sp.res.service]
 	if svc == nil {
 		svc = &serviceIndex{ops: make(map[Operation]int)}
@@ -250,7 +250,7 @@ func (s *Store) evictOldest() {
 	s.order = s.order[1:]
 	s.base++
 	if cap(s.order) > 1024 && len(s.order) < cap(s.order)/4 {
-		s.order = append(make([]*trace, 0, len(s.order)*2), s.order...)
+		s.order = append(make([]*storedTrace, 0, len(s.order)*2), s.order...)
 	}
 	delete(s.traces, t.id)
 	s.spanCount -= len(t.spans)
@@ -304,7 +304,7 @@ func (s *Store) sweep() {
 	}
 }
 
-func (s *Store) traceBySeq(seq uint64) *trace {
+func (s *Store) traceBySeq(seq uint64) *storedTrace {
 	if seq < s.base || seq-s.base >= uint64(len(s.order)) {
 		return nil
 	}
@@ -430,7 +430,7 @@ func (s *Store) find(m *matcher, limit int) []snapshot {
 	}
 
 	var out []snapshot
-	check := func(t *trace) bool {
+	check := func(t *storedTrace) bool {
 		if t == nil || t.maxDur < m.minDur || t.maxEnd < m.start || t.minStart > m.end {
 			return false
 		}

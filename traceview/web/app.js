@@ -1,0 +1,738 @@
+// Patron trace viewer. Vanilla JS, no dependencies, no build step: it must
+// work offline from the embedded files alone. All text is set through
+// textContent, never innerHTML, because span data comes from anyone who can
+// reach the OTLP port.
+"use strict";
+
+(() => {
+  const app = document.getElementById("app");
+
+  // ---------- helpers ----------
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") el.className = v;
+      else if (k === "text") el.textContent = v;
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else if (k === "dataset") Object.assign(el.dataset, v);
+      else el.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+  const SVGNS = "http://www.w3.org/2000/svg";
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null) continue;
+      if (k === "text") el.textContent = v;
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v);
+    }
+    for (const c of children.flat()) if (c) el.append(c);
+    return el;
+  }
+
+  async function api(path) {
+    const res = await fetch(path, { headers: { Accept: "application/json" } });
+    let body;
+    try { body = await res.json(); } catch { throw new Error(`${res.status} ${res.statusText}`); }
+    if (!res.ok || (body.errors && body.errors.length && !body.data)) {
+      const msg = body.errors && body.errors.length ? body.errors.map((e) => e.msg).join("; ") : res.statusText;
+      throw new Error(msg);
+    }
+    return body;
+  }
+
+  const PALETTE = ["#4f46e5", "#0d9488", "#d97706", "#db2777", "#2563eb", "#16a34a", "#9333ea",
+    "#ea580c", "#0891b2", "#65a30d", "#c026d3", "#475569"];
+  const colorCache = new Map();
+  function colorOf(service) {
+    if (!colorCache.has(service)) {
+      let x = 2166136261;
+      for (let i = 0; i < service.length; i++) x = Math.imul(x ^ service.charCodeAt(i), 16777619);
+      colorCache.set(service, PALETTE[(x >>> 0) % PALETTE.length]);
+    }
+    return colorCache.get(service);
+  }
+
+  // Durations arrive in microseconds.
+  function fmtDur(us) {
+    if (us < 1) return "0µs";
+    if (us < 1000) return `${Math.round(us)}µs`;
+    if (us < 1e6) return `${+(us / 1000).toFixed(us < 1e4 ? 2 : 1)}ms`;
+    if (us < 60e6) return `${+(us / 1e6).toFixed(2)}s`;
+    const m = Math.floor(us / 60e6);
+    return `${m}m ${Math.round((us - m * 60e6) / 1e6)}s`;
+  }
+  function fmtTime(us) {
+    const d = new Date(us / 1000);
+    const pad = (n, w = 2) => String(n).padStart(w, "0");
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }
+  function fmtAgo(us) {
+    const sec = Math.round((Date.now() - us / 1000) / 1000);
+    if (sec < 5) return "just now";
+    if (sec < 60) return `${sec} seconds ago`;
+    if (sec < 3600) return `${Math.round(sec / 60)} minute${sec < 90 ? "" : "s"} ago`;
+    if (sec < 86400) return `${Math.round(sec / 3600)} hour${sec < 5400 ? "" : "s"} ago`;
+    return `${Math.round(sec / 86400)} days ago`;
+  }
+  function tagValue(t) {
+    if (t.value === null || t.value === undefined) return "";
+    return typeof t.value === "object" ? JSON.stringify(t.value) : String(t.value);
+  }
+  function isErrorSpan(span) {
+    return span.tags.some((t) => t.key === "error" && (t.value === true || t.value === "true"));
+  }
+  function spanKind(span) {
+    const t = span.tags.find((x) => x.key === "span.kind");
+    return t ? String(t.value) : "";
+  }
+
+  function go(path, replace) {
+    if (replace) history.replaceState(null, "", path);
+    else history.pushState(null, "", path);
+    route();
+  }
+
+  // Links inside the app navigate without reloading.
+  document.addEventListener("click", (e) => {
+    const a = e.target.closest("a[href^='/']");
+    if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || a.target) return;
+    if (a.getAttribute("href").startsWith("/api/")) return;
+    e.preventDefault();
+    go(a.getAttribute("href"));
+  });
+  window.addEventListener("popstate", route);
+
+  document.getElementById("lookup").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = document.getElementById("lookup-id");
+    const id = input.value.trim().toLowerCase();
+    if (id) { input.value = ""; input.blur(); go(`/trace/${encodeURIComponent(id)}`); }
+  });
+
+  // "/" focuses the page's search box, as in Jaeger and GitHub.
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    const target = document.querySelector("[data-slash]") || document.getElementById("lookup-id");
+    if (target) { e.preventDefault(); target.focus(); if (target.select) target.select(); }
+  });
+
+  function setNav(name) {
+    for (const a of document.querySelectorAll(".nav a")) a.classList.toggle("active", a.dataset.nav === name);
+  }
+
+  let routeToken = 0;
+  function route() {
+    const token = ++routeToken;
+    const path = location.pathname;
+    app.replaceChildren();
+    if (path.startsWith("/trace/")) {
+      setNav("");
+      renderTrace(decodeURIComponent(path.slice(7)), token);
+    } else if (path.startsWith("/dependencies")) {
+      setNav("dependencies");
+      renderDependencies(token);
+    } else {
+      setNav("search");
+      renderSearch(token);
+    }
+  }
+  const stale = (token) => token !== routeToken;
+
+  // ---------- search ----------
+  const LOOKBACKS = [["5m", "Last 5 minutes"], ["15m", "Last 15 minutes"], ["30m", "Last 30 minutes"],
+    ["1h", "Last hour"], ["2h", "Last 2 hours"], ["6h", "Last 6 hours"], ["12h", "Last 12 hours"],
+    ["24h", "Last 24 hours"], ["48h", "Last 2 days"], ["168h", "Last 7 days"]];
+
+  // Tags are typed logfmt-style, as in Jaeger: key=value key2="a b".
+  function parseLogfmt(text) {
+    const out = {};
+    const re = /([^\s=]+)=("((?:[^"\\]|\\.)*)"|\S*)/g;
+    let m;
+    while ((m = re.exec(text)) !== null) out[m[1]] = m[3] !== undefined ? m[3].replace(/\\(.)/g, "$1") : m[2];
+    return out;
+  }
+
+  async function renderSearch(token) {
+    document.title = "Search · Patron Traces";
+    const params = new URLSearchParams(location.search);
+    const field = (label, input, hint) => h("div", { class: "field" },
+      h("label", { for: input.id, text: label }), input, hint ? h("span", { class: "hint", text: hint }) : null);
+
+    const service = h("select", { id: "service", name: "service", "data-slash": true, "aria-label": "Service" });
+    const operation = h("select", { id: "operation", name: "operation" }, h("option", { value: "", text: "All" }));
+    const tags = h("input", { id: "tags", name: "tags", placeholder: "http.status_code=500 error=true", spellcheck: "false", value: params.get("tags") || "" });
+    const lookback = h("select", { id: "lookback", name: "lookback" },
+      LOOKBACKS.map(([v, t]) => h("option", { value: v, text: t })));
+    lookback.value = params.get("lookback") || "1h";
+    const minD = h("input", { id: "minDuration", name: "minDuration", placeholder: "e.g. 1.2s, 100ms", value: params.get("minDuration") || "" });
+    const maxD = h("input", { id: "maxDuration", name: "maxDuration", placeholder: "e.g. 1.2s, 100ms", value: params.get("maxDuration") || "" });
+    const limit = h("input", { id: "limit", name: "limit", type: "number", min: "1", max: "5000", value: params.get("limit") || "20" });
+    const submit = h("button", { class: "btn primary", type: "submit", id: "find", text: "Find Traces" });
+
+    const form = h("form", { class: "panel search-form", id: "search-form" },
+      h("h2", { text: "Search" }),
+      field("Service", service),
+      field("Operation", operation),
+      field("Tags", tags, "logfmt: key=value, space separated"),
+      field("Lookback", lookback),
+      h("div", { class: "row2" }, field("Min Duration", minD), field("Max Duration", maxD)),
+      field("Limit Results", limit),
+      submit);
+    const results = h("section", { class: "results", id: "results", "aria-live": "polite" });
+    app.append(h("div", { class: "page search-layout" }, form, results));
+
+    async function loadOperations(svc, selected) {
+      operation.replaceChildren(h("option", { value: "", text: "All" }));
+      if (!svc) return;
+      try {
+        const body = await api(`/api/operations?service=${encodeURIComponent(svc)}`);
+        const names = [...new Set(body.data.map((o) => o.name))].sort();
+        for (const n of names) operation.append(h("option", { value: n, text: n }));
+        operation.value = names.includes(selected) ? selected : "";
+      } catch { /* the search itself reports errors */ }
+    }
+    service.addEventListener("change", () => loadOperations(service.value, ""));
+
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const q = new URLSearchParams();
+      if (service.value) q.set("service", service.value);
+      if (operation.value) q.set("operation", operation.value);
+      if (tags.value.trim()) q.set("tags", tags.value.trim());
+      q.set("lookback", lookback.value);
+      if (minD.value.trim()) q.set("minDuration", minD.value.trim());
+      if (maxD.value.trim()) q.set("maxDuration", maxD.value.trim());
+      q.set("limit", limit.value || "20");
+      history.pushState(null, "", `/search?${q}`);
+      runSearch(q, results, token);
+    });
+    // Enter in any field submits (selects do not do it natively).
+    form.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && e.target.tagName === "SELECT") { e.preventDefault(); form.requestSubmit(); }
+    });
+
+    let services = [];
+    try { services = (await api("/api/services")).data || []; } catch (err) {
+      results.append(h("div", { class: "error-box", text: `Could not load services: ${err.message}` }));
+    }
+    if (stale(token)) return;
+    if (!services.length) service.append(h("option", { value: "", text: "No services yet" }));
+    for (const sv of services) service.append(h("option", { value: sv, text: sv }));
+    const wanted = params.get("service");
+    service.value = wanted && services.includes(wanted) ? wanted : (services[0] || "");
+    await loadOperations(service.value, params.get("operation") || "");
+    if (stale(token)) return;
+    if (params.has("service") || params.has("tags")) runSearch(params, results, token);
+    else if (!services.length) results.append(h("div", { class: "panel empty" },
+      h("p", { text: "No traces received yet." }),
+      h("p", { class: "faint", text: "Point an OpenTelemetry exporter at this viewer (OTLP gRPC :4317 or HTTP :4318) and search again." })));
+    else results.append(h("div", { class: "panel empty", text: "Pick a service and press Find Traces (or Enter)." }));
+    service.focus();
+  }
+
+  function traceSummary(tr) {
+    const byId = new Map(tr.spans.map((sp) => [sp.spanID, sp]));
+    let start = Infinity, end = -Infinity, errors = 0;
+    const services = new Map();
+    let root = null;
+    for (const sp of tr.spans) {
+      start = Math.min(start, sp.startTime);
+      end = Math.max(end, sp.startTime + sp.duration);
+      if (isErrorSpan(sp)) errors++;
+      const svc = (tr.processes[sp.processID] || {}).serviceName || "unknown";
+      services.set(svc, (services.get(svc) || 0) + 1);
+      const parent = sp.references.find((r) => r.refType === "CHILD_OF" && byId.has(r.spanID));
+      if (!parent && (!root || sp.startTime < root.startTime)) root = sp;
+    }
+    root = root || tr.spans[0];
+    const rootSvc = root ? (tr.processes[root.processID] || {}).serviceName : "";
+    return { id: tr.traceID, start, duration: end - start, errors, services, spans: tr.spans.length,
+      title: root ? `${rootSvc}: ${root.operationName}` : tr.traceID, rootSvc };
+  }
+
+  async function runSearch(params, results, token) {
+    results.replaceChildren(h("div", { class: "empty", text: "Searching…" }));
+    const q = new URLSearchParams();
+    for (const k of ["service", "operation", "lookback", "minDuration", "maxDuration", "limit"]) {
+      if (params.get(k)) q.set(k, params.get(k));
+    }
+    const tags = parseLogfmt(params.get("tags") || "");
+    if (Object.keys(tags).length) q.set("tags", JSON.stringify(tags));
+    const lb = params.get("lookback");
+    if (lb) {
+      const now = Date.now() * 1000;
+      q.set("end", String(now));
+    }
+    let body;
+    try { body = await api(`/api/traces?${q}`); } catch (err) {
+      if (stale(token)) return;
+      results.replaceChildren(h("div", { class: "error-box", text: `Search failed: ${err.message}` }));
+      return;
+    }
+    if (stale(token)) return;
+    const traces = (body.data || []).map(traceSummary);
+    const sortSel = h("select", { id: "sort", "aria-label": "Sort results" },
+      [["recent", "Most Recent"], ["longest", "Longest First"], ["shortest", "Shortest First"],
+        ["spans", "Most Spans"], ["errors", "Most Errors"]].map(([v, t]) => h("option", { value: v, text: t })));
+    const list = h("div", { class: "trace-list", id: "trace-list" });
+    const draw = () => {
+      const sorted = [...traces];
+      const by = {
+        recent: (a, b) => b.start - a.start, longest: (a, b) => b.duration - a.duration,
+        shortest: (a, b) => a.duration - b.duration, spans: (a, b) => b.spans - a.spans, errors: (a, b) => b.errors - a.errors,
+      }[sortSel.value];
+      sorted.sort(by);
+      const maxDur = Math.max(1, ...traces.map((t) => t.duration));
+      list.replaceChildren(...sorted.map((t) => resultItem(t, maxDur)));
+    };
+    sortSel.addEventListener("change", draw);
+    results.replaceChildren(
+      h("div", { class: "results-head" }, h("h2", { text: `${traces.length} Trace${traces.length === 1 ? "" : "s"}` }), sortSel),
+      traces.length ? scatter(traces) : null,
+      list);
+    if (!traces.length) list.append(h("div", { class: "panel empty", text: "No trace matches. Widen the lookback or remove filters." }));
+    else draw();
+  }
+
+  function resultItem(t, maxDur) {
+    const bar = h("div", { class: "bar" });
+    bar.style.width = `${Math.max(0.5, (t.duration / maxDur) * 100)}%`;
+    const chips = [...t.services.entries()].sort((a, b) => b[1] - a[1]).map(([svc, n]) => {
+      const dot = h("span", { class: "dot" });
+      dot.style.background = colorOf(svc);
+      return h("span", { class: "chip" }, dot, `${svc} (${n})`);
+    });
+    return h("a", { class: "panel result", href: `/trace/${t.id}`, "data-trace-id": t.id },
+      h("div", { class: "result-top" }, bar,
+        h("span", { class: "result-title", text: t.title }),
+        h("span", { class: "result-id", text: t.id.slice(0, 7) }),
+        h("span", { class: "result-dur", text: fmtDur(t.duration) })),
+      h("div", { class: "result-body" },
+        h("div", { class: "result-badges" },
+          h("span", { class: "badge", text: `${t.spans} Span${t.spans === 1 ? "" : "s"}` }),
+          t.errors ? h("span", { class: "badge err", text: `${t.errors} Error${t.errors === 1 ? "" : "s"}` }) : null),
+        h("div", { class: "result-services" }, chips),
+        h("div", { class: "result-time" }, h("strong", { text: fmtTime(t.start) }), h("br"), fmtAgo(t.start))));
+  }
+
+  // A duration-over-time scatter plot of the results, as in Jaeger.
+  function scatter(traces) {
+    const W = 1000, H = 150, L = 56, R = 12, T = 10, B = 22;
+    const x0 = Math.min(...traces.map((t) => t.start)), x1 = Math.max(...traces.map((t) => t.start));
+    const yMax = Math.max(1, ...traces.map((t) => t.duration));
+    const sx = (v) => L + (x1 === x0 ? (W - L - R) / 2 : ((v - x0) / (x1 - x0)) * (W - L - R));
+    const sy = (v) => H - B - (v / yMax) * (H - T - B);
+    const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": "Trace durations over time" });
+    for (const f of [0, 0.5, 1]) {
+      const y = sy(yMax * f);
+      svg.append(s("line", { x1: L, x2: W - R, y1: y, y2: y }), s("text", { x: L - 6, y: y + 3, "text-anchor": "end", text: fmtDur(yMax * f) }));
+    }
+    svg.append(s("text", { x: L, y: H - 6, text: fmtTime(x0).slice(11, 19) }), s("text", { x: W - R, y: H - 6, "text-anchor": "end", text: fmtTime(x1).slice(11, 19) }));
+    for (const t of traces) {
+      const c = t.errors ? "#dc2626" : colorOf(t.rootSvc || "");
+      const dot = s("circle", { cx: sx(t.start), cy: sy(t.duration), r: Math.min(12, 3 + Math.sqrt(t.spans)), fill: c, stroke: c,
+        onclick: () => go(`/trace/${t.id}`) });
+      dot.append(s("title", { text: `${t.title}\n${fmtDur(t.duration)} · ${t.spans} spans` }));
+      svg.append(dot);
+    }
+    return h("div", { class: "panel scatter" }, svg);
+  }
+
+  // ---------- trace ----------
+  async function renderTrace(id, token) {
+    document.title = `Trace ${id.slice(0, 7)} · Patron Traces`;
+    app.append(h("div", { class: "page" }, h("div", { class: "empty", text: "Loading trace…" })));
+    let tr;
+    try { tr = (await api(`/api/traces/${encodeURIComponent(id)}`)).data[0]; } catch (err) {
+      if (stale(token)) return;
+      app.replaceChildren(h("div", { class: "page" }, h("div", { class: "error-box", text: `Trace ${id}: ${err.message}` }),
+        h("a", { href: "/search", class: "btn", text: "← Back to search" })));
+      return;
+    }
+    if (stale(token)) return;
+    new TraceView(tr).mount();
+  }
+
+  class TraceView {
+    constructor(tr) {
+      this.tr = tr;
+      this.sum = traceSummary(tr);
+      this.byId = new Map();
+      this.collapsed = new Set();
+      this.openDetails = new Set();
+      for (const sp of tr.spans) {
+        const proc = tr.processes[sp.processID] || { serviceName: "unknown", tags: [] };
+        this.byId.set(sp.spanID, { span: sp, proc, service: proc.serviceName, children: [], depth: 0, parent: null,
+          error: isErrorSpan(sp), kind: spanKind(sp) });
+      }
+      this.roots = [];
+      for (const n of this.byId.values()) {
+        const ref = n.span.references.find((r) => r.refType === "CHILD_OF" && r.traceID === tr.traceID && this.byId.has(r.spanID));
+        if (ref && ref.spanID !== n.span.spanID) { n.parent = this.byId.get(ref.spanID); n.parent.children.push(n); }
+        else this.roots.push(n);
+      }
+      const byStart = (a, b) => a.span.startTime - b.span.startTime;
+      this.roots.sort(byStart);
+      this.order = [];
+      const seen = new Set();
+      const walk = (n, d) => {
+        if (seen.has(n)) return; // a cycle in hostile data must not hang the page
+        seen.add(n); n.depth = d; this.order.push(n);
+        n.children.sort(byStart);
+        for (const c of n.children) walk(c, d + 1);
+      };
+      for (const r of this.roots) walk(r, 0);
+      for (const n of this.byId.values()) if (!seen.has(n)) { n.parent = null; walk(n, 0); }
+      this.start = this.sum.start;
+      this.total = Math.max(1, this.sum.duration);
+      this.maxDepth = Math.max(0, ...this.order.map((n) => n.depth)) + 1;
+    }
+
+    mount() {
+      const sum = this.sum;
+      const svcChips = [...sum.services.entries()].map(([svc, n]) => {
+        const dot = h("span", { class: "dot" }); dot.style.background = colorOf(svc);
+        return h("span", { class: "chip" }, dot, `${svc} (${n})`);
+      });
+      this.find = h("input", { type: "search", placeholder: "Find in trace…", "data-slash": true, "aria-label": "Find spans in this trace", spellcheck: "false" });
+      this.find.addEventListener("input", () => this.applyFind());
+      this.find.addEventListener("keydown", (e) => {
+        if (e.key === "Enter") { e.preventDefault(); const m = this.rowsEl.querySelector(".wf-row.match"); if (m) m.focus(); }
+        if (e.key === "Escape") { this.find.value = ""; this.applyFind(); this.focusRow(this.order[0]); }
+      });
+      const head = h("div", { class: "panel trace-head" },
+        h("div", { class: "trace-title" },
+          h("h1", { text: sum.title }),
+          h("code", { class: "muted", text: this.tr.traceID }),
+          h("div", { class: "trace-tools" }, this.find,
+            h("button", { class: "btn small", type: "button", text: "Expand all", onclick: () => { this.collapsed.clear(); this.draw(); } }),
+            h("button", { class: "btn small", type: "button", text: "Collapse all",
+              onclick: () => { for (const n of this.order) if (n.children.length && n.depth > 0) this.collapsed.add(n.span.spanID); this.draw(); } }),
+            h("a", { class: "btn small", href: `/api/traces/${this.tr.traceID}`, target: "_blank", text: "JSON" }))),
+        h("div", { class: "trace-meta" },
+          h("span", {}, "Trace Start ", h("b", { text: fmtTime(sum.start) })),
+          h("span", {}, "Duration ", h("b", { text: fmtDur(sum.duration) })),
+          h("span", {}, "Services ", h("b", { text: String(sum.services.size) })),
+          h("span", {}, "Depth ", h("b", { text: String(this.maxDepth) })),
+          h("span", {}, "Total Spans ", h("b", { text: String(sum.spans) })),
+          sum.errors ? h("span", { class: "status-err", text: `${sum.errors} error${sum.errors === 1 ? "" : "s"}` }) : null),
+        h("div", { class: "trace-services" }, svcChips));
+
+      const ticks = h("div", { class: "ticks" });
+      for (let i = 0; i <= 4; i++) {
+        const t = h("div", { class: `tick${i === 4 ? " last" : ""}`, text: fmtDur((this.total * i) / 4) });
+        t.style.left = `${i * 25}%`;
+        ticks.append(t);
+      }
+      this.rowsEl = h("div", { class: "wf-rows", role: "tree", "aria-label": "Spans" });
+      this.rowsEl.addEventListener("keydown", (e) => this.onKey(e));
+      const wf = h("div", { class: "panel waterfall", id: "waterfall" },
+        h("div", { class: "wf-head" }, h("div", { class: "name-cell", text: "Service & Operation" }), ticks), this.rowsEl);
+      app.replaceChildren(h("div", { class: "page" }, head, wf));
+
+      // A link from another trace may name a span: open and show it.
+      const want = new URLSearchParams(location.search).get("span") || (location.hash.startsWith("#span-") ? location.hash.slice(6) : "");
+      if (want && this.byId.has(want)) {
+        this.openDetails.add(want);
+        for (let p = this.byId.get(want).parent; p; p = p.parent) this.collapsed.delete(p.span.spanID);
+      }
+      this.draw();
+      const target = want && this.byId.has(want) ? this.byId.get(want) : this.order[0];
+      if (target) {
+        const row = this.focusRow(target);
+        if (row && want) { row.scrollIntoView({ block: "center" }); row.classList.add("flash"); }
+      }
+    }
+
+    visible() {
+      const out = [];
+      const hidden = (n) => { for (let p = n.parent; p; p = p.parent) if (this.collapsed.has(p.span.spanID)) return true; return false; };
+      for (const n of this.order) if (!hidden(n)) out.push(n);
+      return out;
+    }
+
+    draw() {
+      const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.spanId : null;
+      const frag = document.createDocumentFragment();
+      for (const n of this.visible()) {
+        frag.append(this.row(n));
+        if (this.openDetails.has(n.span.spanID)) frag.append(this.detail(n));
+      }
+      this.rowsEl.replaceChildren(frag);
+      this.applyFind();
+      if (focused && this.byId.has(focused)) this.focusRow(this.byId.get(focused));
+    }
+
+    row(n) {
+      const sp = n.span;
+      const hasKids = n.children.length > 0;
+      const open = !this.collapsed.has(sp.spanID);
+      const toggle = h("button", { class: `toggle${hasKids ? (open ? " open" : "") : " leaf"}`, type: "button", tabindex: "-1",
+        "aria-label": open ? "Collapse" : "Expand", text: "▶",
+        onclick: (e) => { e.stopPropagation(); this.toggleCollapse(n); } });
+      const indent = h("span", { class: "indent" }); indent.style.width = `${n.depth * 14}px`;
+      const stripe = h("span", { class: "svc-stripe" }); stripe.style.background = colorOf(n.service);
+      const left = ((sp.startTime - this.start) / this.total) * 100;
+      const width = (sp.duration / this.total) * 100;
+      const bar = h("div", { class: `span-bar${n.error ? " error" : ""}`, title: `${n.service}: ${sp.operationName} · ${fmtDur(sp.duration)}` });
+      bar.style.left = `${left}%`; bar.style.width = `${Math.max(width, 0.15)}%`; bar.style.background = colorOf(n.service);
+      const label = h("span", { class: `span-label ${left + width > 80 ? "left" : "right"}`, text: fmtDur(sp.duration) });
+      label.style.left = left + width > 80 ? `${left}%` : `${left + width}%`;
+      const cell = h("div", { class: "bar-cell" });
+      for (const f of [25, 50, 75]) { const g = h("div", { class: "gridline" }); g.style.left = `${f}%`; cell.append(g); }
+      cell.append(bar, label);
+      for (const lg of sp.logs || []) {
+        const ev = h("div", { class: "span-ev", title: lg.fields.map((f) => `${f.key}=${tagValue(f)}`).join("\n") });
+        ev.style.left = `${((lg.timestamp - this.start) / this.total) * 100}%`;
+        cell.append(ev);
+      }
+      const links = sp.references.filter((r) => r.refType === "FOLLOWS_FROM");
+      const row = h("div", { class: `wf-row${this.openDetails.has(sp.spanID) ? " selected" : ""}`, role: "treeitem", tabindex: "-1",
+        "aria-level": String(n.depth + 1), "aria-expanded": hasKids ? String(open) : null,
+        "aria-selected": String(this.openDetails.has(sp.spanID)),
+        dataset: { spanId: sp.spanID }, onclick: () => this.toggleDetail(n) },
+      h("div", { class: "name-cell" }, indent, toggle, stripe,
+        h("span", { class: "svc", text: n.service }),
+        h("span", { class: "op", text: sp.operationName, title: sp.operationName }),
+        n.kind && n.kind !== "internal" ? h("span", { class: `kind ${n.kind}`, title: `span.kind = ${n.kind}`, text: n.kind.toUpperCase() }) : null,
+        links.length ? h("span", { class: "link-icon", title: `${links.length} link${links.length === 1 ? "" : "s"}`, text: "⛓" }) : null,
+        n.error ? h("span", { class: "err-icon", title: "error", text: "!" }) : null),
+      cell);
+      return row;
+    }
+
+    detail(n) {
+      const sp = n.span;
+      const kv = (tags, errKeys) => h("table", { class: "kv" }, h("tbody", {}, tags.map((t) =>
+        h("tr", { class: errKeys && errKeys.has(t.key) ? "err" : "" }, h("td", { class: "k", text: t.key }), h("td", { class: "v", text: tagValue(t) })))));
+      const section = (title, count, body, open) => h("details", { class: "section", open: open || false },
+        h("summary", {}, title, h("span", { class: "count", text: `(${count})` })), body);
+      const status = sp.tags.find((t) => t.key === "otel.status_code");
+      const errKeys = new Set(n.error ? ["error", "otel.status_code", "otel.status_description", "exception.message"] : []);
+
+      const refs = sp.references.map((r) => {
+        const same = r.traceID === this.tr.traceID;
+        const target = same && this.byId.get(r.spanID);
+        const label = r.refType === "CHILD_OF" ? "Parent" : "Link";
+        const desc = target ? `${target.service}: ${target.span.operationName}` : (same ? "span not received" : `trace ${r.traceID.slice(0, 7)}…`);
+        return h("li", {}, h("span", { class: "badge", text: label }),
+          h("a", { href: `/trace/${r.traceID}?span=${r.spanID}`, "data-ref": r.refType, text: desc,
+            onclick: (e) => {
+              if (!same) return; // the global handler navigates to the other trace
+              e.preventDefault(); e.stopPropagation();
+              if (target) this.reveal(target);
+            } }),
+          h("code", { class: "faint", text: `${r.traceID.slice(0, 7)}… / ${r.spanID}` }));
+      });
+      // Spans of this trace that link here make the relation visible both ways.
+      const backlinks = [...this.byId.values()].filter((o) => o.span.references.some((r) => r.refType === "FOLLOWS_FROM" && r.spanID === sp.spanID))
+        .map((o) => h("li", {}, h("span", { class: "badge", text: "Linked from" }),
+          h("a", { href: `/trace/${this.tr.traceID}?span=${o.span.spanID}`, text: `${o.service}: ${o.span.operationName}`,
+            onclick: (e) => { e.preventDefault(); e.stopPropagation(); this.reveal(o); } })));
+
+      const events = (sp.logs || []).map((lg) => {
+        const name = lg.fields.find((f) => f.key === "event");
+        const rest = lg.fields.filter((f) => f !== name);
+        return h("div", { class: "event" },
+          h("div", { class: "event-head" }, h("span", { class: "faint", text: `+${fmtDur(lg.timestamp - this.start)}` }), name ? tagValue(name) : "event"),
+          rest.length ? kv(rest) : null);
+      });
+
+      return h("div", { class: "detail", role: "group", "aria-label": `Details of ${sp.operationName}`, onclick: (e) => e.stopPropagation() },
+        h("div", { class: "detail-head" },
+          h("h3", { text: sp.operationName }),
+          h("div", { class: "meta" },
+            h("span", {}, "Service ", h("b", { text: n.service })),
+            h("span", {}, "Duration ", h("b", { text: fmtDur(sp.duration) })),
+            h("span", {}, "Start ", h("b", { text: `+${fmtDur(sp.startTime - this.start)}` })),
+            n.kind ? h("span", {}, "Kind ", h("b", { text: n.kind })) : null,
+            status ? h("span", { class: n.error ? "status-err" : "" }, "Status ", h("b", { text: String(status.value) })) : null)),
+        section("Attributes", sp.tags.length, kv(sp.tags, errKeys), true),
+        section(`Resource · ${n.service}`, n.proc.tags.length, kv(n.proc.tags), false),
+        events.length ? section("Events", events.length, events, true) : null,
+        refs.length || backlinks.length ? section("References & Links", refs.length + backlinks.length, h("ul", { class: "refs" }, refs, backlinks), true) : null,
+        h("div", { class: "span-ids" }, "Span ID ", h("code", { text: sp.spanID }), " · Trace ID ", h("code", { text: sp.traceID })));
+    }
+
+    reveal(n) {
+      for (let p = n.parent; p; p = p.parent) this.collapsed.delete(p.span.spanID);
+      this.openDetails.add(n.span.spanID);
+      this.draw();
+      const row = this.focusRow(n);
+      if (row) { row.scrollIntoView({ block: "center" }); row.classList.remove("flash"); void row.offsetWidth; row.classList.add("flash"); }
+    }
+
+    rowOf(n) { return this.rowsEl.querySelector(`.wf-row[data-span-id="${CSS.escape(n.span.spanID)}"]`); }
+    focusRow(n) {
+      if (!n) return null;
+      const row = this.rowOf(n);
+      if (row) { for (const r of this.rowsEl.querySelectorAll(".wf-row[tabindex='0']")) r.tabIndex = -1; row.tabIndex = 0; row.focus({ preventScroll: false }); }
+      return row;
+    }
+    toggleCollapse(n) {
+      if (!n.children.length) return;
+      if (this.collapsed.has(n.span.spanID)) this.collapsed.delete(n.span.spanID); else this.collapsed.add(n.span.spanID);
+      this.draw(); this.focusRow(n);
+    }
+    toggleDetail(n) {
+      if (this.openDetails.has(n.span.spanID)) this.openDetails.delete(n.span.spanID); else this.openDetails.add(n.span.spanID);
+      this.draw(); this.focusRow(n);
+    }
+
+    // Tree keyboard model (WAI-ARIA): ↑/↓ move, → expands or enters, ←
+    // collapses or goes to the parent, Enter/Space opens details.
+    onKey(e) {
+      const row = e.target.closest(".wf-row");
+      if (!row || e.target !== row) return;
+      const n = this.byId.get(row.dataset.spanId);
+      const vis = this.visible();
+      const i = vis.indexOf(n);
+      let handled = true;
+      switch (e.key) {
+        case "ArrowDown": case "j": this.focusRow(vis[Math.min(vis.length - 1, i + 1)]); break;
+        case "ArrowUp": case "k": this.focusRow(vis[Math.max(0, i - 1)]); break;
+        case "Home": this.focusRow(vis[0]); break;
+        case "End": this.focusRow(vis[vis.length - 1]); break;
+        case "ArrowRight":
+          if (n.children.length && this.collapsed.has(n.span.spanID)) this.toggleCollapse(n);
+          else if (n.children.length) this.focusRow(n.children[0]);
+          break;
+        case "ArrowLeft":
+          if (n.children.length && !this.collapsed.has(n.span.spanID)) this.toggleCollapse(n);
+          else if (n.parent) this.focusRow(n.parent);
+          break;
+        case "Enter": case " ": this.toggleDetail(n); break;
+        default: handled = false;
+      }
+      if (handled) e.preventDefault();
+    }
+
+    applyFind() {
+      const q = (this.find.value || "").trim().toLowerCase();
+      for (const row of this.rowsEl.querySelectorAll(".wf-row")) {
+        const n = this.byId.get(row.dataset.spanId);
+        const hit = q && (n.service.toLowerCase().includes(q) || n.span.operationName.toLowerCase().includes(q) || n.span.spanID.startsWith(q) ||
+          n.span.tags.some((t) => t.key.toLowerCase().includes(q) || tagValue(t).toLowerCase().includes(q)));
+        row.classList.toggle("match", !!hit);
+        row.classList.toggle("dim", !!q && !hit);
+      }
+    }
+  }
+
+  // ---------- dependencies ----------
+  async function renderDependencies(token) {
+    document.title = "System Architecture · Patron Traces";
+    const params = new URLSearchParams(location.search);
+    const sel = h("select", { id: "deps-lookback", "aria-label": "Time range", "data-slash": true },
+      [["1h", "Last hour"], ["6h", "Last 6 hours"], ["24h", "Last 24 hours"], ["168h", "Last 7 days"], ["all", "Everything stored"]]
+        .map(([v, t]) => h("option", { value: v, text: t })));
+    sel.value = params.get("lookback") || "all";
+    sel.addEventListener("change", () => go(`/dependencies?lookback=${sel.value}`, true));
+    const body = h("div", {}, h("div", { class: "empty", text: "Loading…" }));
+    app.append(h("div", { class: "page" }, h("div", { class: "deps-head" }, h("h2", { text: "Service Dependencies" }), sel), body));
+    const ms = { "1h": 3600e3, "6h": 6 * 3600e3, "24h": 86400e3, "168h": 7 * 86400e3 }[sel.value];
+    let deps;
+    try {
+      deps = (await api(`/api/dependencies?endTs=${Date.now()}${ms ? `&lookback=${ms}` : ""}`)).data || [];
+    } catch (err) {
+      if (!stale(token)) body.replaceChildren(h("div", { class: "error-box", text: `Could not load dependencies: ${err.message}` }));
+      return;
+    }
+    if (stale(token)) return;
+    if (!deps.length) {
+      body.replaceChildren(h("div", { class: "panel empty", text: "No calls between services in this time range." }));
+      return;
+    }
+    body.replaceChildren(h("div", { class: "panel graph" }, depGraph(deps)), depTable(deps));
+  }
+
+  // Layered layout: each service sits one column right of its furthest
+  // caller; cycles are cut by bounding the relaxation.
+  function depGraph(deps) {
+    const names = [...new Set(deps.flatMap((d) => [d.parent, d.child]))].sort();
+    const layer = new Map(names.map((n) => [n, 0]));
+    for (let iter = 0; iter < names.length; iter++) {
+      let changed = false;
+      for (const d of deps) {
+        if (d.parent === d.child) continue;
+        if (layer.get(d.child) < layer.get(d.parent) + 1 && layer.get(d.parent) + 1 < names.length) {
+          layer.set(d.child, layer.get(d.parent) + 1); changed = true;
+        }
+      }
+      if (!changed) break;
+    }
+    const cols = [];
+    for (const n of names) { const l = layer.get(n); (cols[l] = cols[l] || []).push(n); }
+    const NW = 190, NH = 46, GX = 110, GY = 26, PAD = 24;
+    const rows = Math.max(...cols.map((c) => (c ? c.length : 0)));
+    const W = PAD * 2 + cols.length * NW + (cols.length - 1) * GX;
+    const H = PAD * 2 + rows * NH + (rows - 1) * GY;
+    const pos = new Map();
+    cols.forEach((c, ci) => {
+      if (!c) return;
+      const off = (H - (c.length * NH + (c.length - 1) * GY)) / 2;
+      c.forEach((n, ri) => pos.set(n, { x: PAD + ci * (NW + GX), y: off + ri * (NH + GY) }));
+    });
+    const calls = new Map();
+    for (const d of deps) {
+      calls.set(d.child, (calls.get(d.child) || 0) + d.callCount);
+    }
+    const svg = s("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Service dependency graph" },
+      s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
+        s("path", { d: "M 0 0 L 10 5 L 0 10 z" }))));
+    for (const d of deps) {
+      const a = pos.get(d.parent), b = pos.get(d.child);
+      let path, lx, ly;
+      if (d.parent === d.child) {
+        path = `M ${a.x + NW - 30} ${a.y} C ${a.x + NW - 30} ${a.y - 30}, ${a.x + NW + 10} ${a.y - 30}, ${a.x + NW} ${a.y + 10}`;
+        lx = a.x + NW - 4; ly = a.y - 22;
+      } else if (b.x > a.x) {
+        const x1 = a.x + NW, y1 = a.y + NH / 2, x2 = b.x, y2 = b.y + NH / 2, mx = (x1 + x2) / 2;
+        path = `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`;
+        lx = mx; ly = (y1 + y2) / 2 - 4;
+      } else { // back edge (a cycle): route below
+        const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = Math.max(y1, y2) + 40;
+        path = `M ${x1} ${y1} C ${x1} ${low}, ${x2} ${low}, ${x2} ${y2}`;
+        lx = (x1 + x2) / 2; ly = low - 6;
+      }
+      const e = s("path", { class: "edge", d: path, "marker-end": "url(#arrow)" });
+      e.append(s("title", { text: `${d.parent} → ${d.child}: ${d.callCount} calls` }));
+      svg.append(e, s("text", { class: "edge-label", x: lx, y: ly, "text-anchor": "middle", text: String(d.callCount) }));
+    }
+    for (const n of names) {
+      const p = pos.get(n);
+      const g = s("g", { class: "node", tabindex: "0", role: "link", "aria-label": `Search traces of ${n}`,
+        onclick: () => go(`/search?service=${encodeURIComponent(n)}&lookback=1h&limit=20`),
+        onkeydown: (e) => { if (e.key === "Enter") go(`/search?service=${encodeURIComponent(n)}&lookback=1h&limit=20`); } },
+      s("rect", { x: p.x, y: p.y, width: NW, height: NH, rx: 9, stroke: colorOf(n) }),
+      s("rect", { x: p.x, y: p.y + 8, width: 5, height: NH - 16, rx: 2, fill: colorOf(n), stroke: "none" }),
+      s("text", { x: p.x + 16, y: p.y + 20, text: n.length > 22 ? `${n.slice(0, 21)}…` : n }),
+      s("text", { class: "sub", x: p.x + 16, y: p.y + 36, text: calls.has(n) ? `${calls.get(n)} incoming calls` : "entry point" }));
+      g.append(s("title", { text: n }));
+      svg.append(g);
+    }
+    return svg;
+  }
+
+  function depTable(deps) {
+    return h("div", { class: "panel deps-table" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { text: "Caller" }), h("th", { text: "Callee" }), h("th", { class: "num", text: "Calls" }))),
+      h("tbody", {}, [...deps].sort((a, b) => b.callCount - a.callCount).map((d) => h("tr", {},
+        h("td", {}, h("span", { class: "chip" }, dotOf(d.parent), d.parent)),
+        h("td", {}, h("span", { class: "chip" }, dotOf(d.child), d.child)),
+        h("td", { class: "num", text: String(d.callCount) }))))));
+  }
+  function dotOf(svc) { const d = h("span", { class: "dot" }); d.style.background = colorOf(svc); return d; }
+
+  route();
+})();
