@@ -1,0 +1,199 @@
+package traceview
+
+import (
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a headless Chromium for the test, or skips when there is
+// none (and fails instead in CI, where PATRON_INTEGRATION=1 says it must be
+// there).
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath
+	if _, err := os.Stat(path); err != nil {
+		if p, lerr := exec.LookPath("chromium"); lerr == nil {
+			path = p
+		} else {
+			msg := "Chromium not installed (want " + chromiumPath + "; apt-get install chromium)"
+			if os.Getenv("PATRON_INTEGRATION") == "1" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		bcancel()
+		acancel()
+	})
+	// Start the browser on a context without a deadline (a deadline on the
+	// first run would bound the browser's life), then bound the test.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	do(t, ctx, evaluate(`window.scrollTo(0, 0)`))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(artifactDir(t), name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// TestBrowserUI drives the web UI in headless Chromium: search a service,
+// open a trace, check every span is on the waterfall, use the keyboard and
+// follow a link to another trace.
+func TestBrowserUI(t *testing.T) {
+	v, addrs := startViewer(t)
+	rss, checkout, nSpans := demoTraces(time.Now().Add(-90*time.Second), 1)
+	if res := v.Store().Ingest(rss); res.Rejected != 0 {
+		t.Fatalf("ingest: %+v", res)
+	}
+	// Some background traffic so the result list has more than one entry.
+	more, _, _ := demoTraces(time.Now().Add(-5*time.Minute), 2)
+	v.Store().Ingest(more)
+	checkoutID := hex.EncodeToString(checkout)
+	ctx := browser(t)
+	base := "http://" + addrs.UI
+
+	// "/" redirects to the search page, which lists the services.
+	do(t, ctx, chromedp.Navigate(base+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#service option[value="payment"]`)))
+	if u, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(u, "/search") {
+		t.Errorf("/ went to %s, want /search", u)
+	}
+	do(t, ctx, chromedp.SetValue(chromedp.ID("service"), "payment"),
+		evaluate(`document.getElementById("service").dispatchEvent(new Event("change"))`),
+		chromedp.WaitReady(chromedp.CSS(`#operation option[value="POST /payments"]`)),
+		chromedp.Focus(chromedp.ID("limit")),
+		chromedp.KeyEvent(kb.Enter), // Enter submits
+		chromedp.WaitVisible(chromedp.CSS(`.result[data-trace-id="`+checkoutID+`"]`)))
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".result").length`))
+	if err != nil || n != 2 {
+		t.Errorf("result list has %d traces (err %v), want 2", n, err)
+	}
+	screenshot(t, ctx, "traceview-search.png")
+
+	// Open the trace: every span must be on the waterfall.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`.result[data-trace-id="`+checkoutID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.wf-row`)))
+	ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".wf-row")].map(r => r.dataset.spanId)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range nSpans {
+		want = append(want, hex.EncodeToString(sid(0x100+uint64(i))))
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, want) {
+		t.Errorf("waterfall shows spans %v, want %v", ids, want)
+	}
+	errRows, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".span-bar.error").length`))
+	if errRows != 2 {
+		t.Errorf("%d spans drawn as errors, want 2", errRows)
+	}
+
+	// Keyboard: the root row has focus; ↓ then Enter opens the details of
+	// the second row, ← on the root collapses the tree.
+	do(t, ctx, chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`.detail`)))
+	detail, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.detail h3`)))
+	if detail != "GET /cart" {
+		t.Errorf("details opened for %q, want GET /cart", detail)
+	}
+	// Open the payment span's details too, for the screenshot.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`.wf-row[data-span-id="`+hex.EncodeToString(sid(0x106))+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.detail .events`+`, .detail .event`)))
+	screenshot(t, ctx, "traceview-trace.png")
+
+	do(t, ctx, chromedp.Focus(chromedp.CSS(`.wf-row[data-span-id="`+hex.EncodeToString(sid(0x100))+`"]`)),
+		chromedp.KeyEvent(kb.ArrowLeft))
+	rows, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".wf-row").length`))
+	if rows != 1 {
+		t.Errorf("after collapsing the root, %d rows are shown, want 1", rows)
+	}
+
+	// Links: the shipping consumer links to the producer in the checkout
+	// trace; following it lands on that span.
+	do(t, ctx, chromedp.Navigate(base+"/search?service=shipping&lookback=1h&limit=20"),
+		chromedp.WaitVisible(chromedp.CSS(`.result`)),
+		chromedp.Click(chromedp.CSS(`.result`)),
+		chromedp.WaitVisible(chromedp.CSS(`.wf-row`)),
+		chromedp.Click(chromedp.CSS(`.wf-row`)),
+		chromedp.Click(chromedp.CSS(`.detail a[data-ref="FOLLOWS_FROM"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.wf-row.selected[data-span-id="`+hex.EncodeToString(sid(0x108))+`"]`)))
+	if u, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(u, "/trace/"+checkoutID) {
+		t.Errorf("link went to %s, want the checkout trace", u)
+	}
+
+	// The dependency graph draws every service that calls or is called.
+	do(t, ctx, chromedp.Navigate(base+"/dependencies"), chromedp.WaitVisible(chromedp.CSS(`.graph svg .node`)))
+	nodes, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".graph .node").length`))
+	if nodes != 4 { // frontend, cart, payment, inventory
+		t.Errorf("dependency graph has %d nodes, want 4", nodes)
+	}
+	screenshot(t, ctx, "traceview-dependencies.png")
+}
+
+// evaluate runs JavaScript for its effect only.
+func evaluate(js string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[any](js)(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	for i, step := range steps {
+		if err := chromedp.Do(ctx, step); err != nil {
+			// Leave a picture of the page for whoever reads the failure.
+			if png, serr := chromedp.Run(context.WithoutCancel(ctx), chromedp.FullScreenshot(100)); serr == nil {
+				p := filepath.Join(artifactDir(t), "traceview-failure.png")
+				if os.WriteFile(p, png, 0o644) == nil {
+					t.Logf("failure screenshot: %s", p)
+				}
+			}
+			t.Fatalf("browser step %d: %v", i, err)
+		}
+	}
+}
