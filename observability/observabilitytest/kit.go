@@ -272,7 +272,7 @@ func matchTree(all []sdktrace.ReadOnlySpan, s sdktrace.ReadOnlySpan, w Want, pro
 	}
 	for _, a := range w.Attrs {
 		if v, found := Attr(s, a.Key); !found || v != a.Value {
-			fail("attribute %s = %v (present %v), want %v", a.Key, v.Emit(), found, a.Value.Emit())
+			fail("attribute %s = %v (present %v), want %v", a.Key, v.String(), found, a.Value.String())
 		}
 	}
 	if w.Error && s.Status().Code.String() != "Error" {
