@@ -486,8 +486,13 @@
       const width = (sp.duration / this.total) * 100;
       const bar = h("div", { class: `span-bar${n.error ? " error" : ""}`, title: `${n.service}: ${sp.operationName} · ${fmtDur(sp.duration)}` });
       bar.style.left = `${left}%`; bar.style.width = `${Math.max(width, 0.15)}%`; bar.style.background = colorOf(n.service);
-      const label = h("span", { class: `span-label ${left + width > 80 ? "left" : "right"}`, text: fmtDur(sp.duration) });
-      label.style.left = left + width > 80 ? `${left}%` : `${left + width}%`;
+      // The duration label goes after the bar, before it when the bar ends
+      // near the right edge, or inside it when the bar fills the row.
+      const place = left + width <= 80 ? "right" : left >= 12 ? "left" : "inside";
+      const label = h("span", { class: `span-label ${place}`, text: fmtDur(sp.duration) });
+      if (place === "right") label.style.left = `${left + width}%`;
+      else if (place === "left") label.style.left = `${left}%`;
+      else label.style.right = `${Math.max(0, 100 - left - width)}%`;
       const cell = h("div", { class: "bar-cell" });
       for (const f of [25, 50, 75]) { const g = h("div", { class: "gridline" }); g.style.left = `${f}%`; cell.append(g); }
       cell.append(bar, label);
