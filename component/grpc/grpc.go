@@ -170,15 +170,20 @@ func (c *Component) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("grpc: Run called twice")
 	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
 	logger := c.cfg.logger
 	if logger == nil {
 		logger = log.FromContext(ctx)
 		c.logger.Store(logger)
 	}
 
+	// SERVING before Serve: no health check can be answered in between
+	// and see the initial NOT_SERVING.
+	c.setServing()
 	served := make(chan error, 1)
 	go func() { served <- c.srv.Serve(c.lis) }()
-	c.setServing()
 	logger.InfoContext(ctx, "grpc server serving", slog.String("addr", c.Addr().String()))
 
 	select {
