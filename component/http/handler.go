@@ -1,0 +1,422 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/observability"
+	patronlog "github.com/patron-go/patron/observability/log"
+)
+
+// scope is the instrumentation scope of the server's spans and metrics.
+const scope = observability.ModulePath + "/component/http"
+
+// server is the default chain around the routes' mux. Its middlewares
+// (recovery, correlation, tracing, metrics, access log, compression) run in
+// one function on one pooled writer rather than as nested handlers: the
+// order is the same, but a request costs a handful of allocations instead
+// of one closure and wrapper per layer.
+type server struct {
+	next        http.Handler
+	tracer      trace.Tracer
+	prop        propagation.TextMapPropagator
+	logger      *slog.Logger
+	logLevel    slog.Level
+	accessLog   bool
+	compression bool
+	threshold   int
+	compressors *compressors
+	kindOpt     trace.SpanStartOption
+
+	duration metric.Float64Histogram
+	active   metric.Int64UpDownCounter
+	reqSize  metric.Int64Histogram
+	respSize metric.Int64Histogram
+	cacheOps metric.Int64Counter
+
+	unmatched *routeState
+	pool      sync.Pool
+}
+
+// NewHandler returns the routes behind the default middleware chain, as an
+// http.Handler to mount anywhere (patron.WithRoutes uses it for the
+// service's default server). Listener, TLS and timeout options are ignored.
+func NewHandler(opts ...Option) (http.Handler, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("http: option is nil")
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	return newServer(&cfg)
+}
+
+func newServer(cfg *config) (*server, error) {
+	s := &server{
+		tracer:      observability.Tracer(cfg.tp, scope),
+		prop:        observability.Propagator(cfg.prop),
+		logger:      cfg.logger,
+		logLevel:    cfg.logLevel,
+		accessLog:   cfg.accessLog,
+		compression: cfg.compression,
+		threshold:   cfg.threshold,
+		compressors: newCompressors(),
+		kindOpt:     trace.WithSpanKind(trace.SpanKindServer),
+		unmatched:   newRouteState(""),
+	}
+	s.pool.New = func() any {
+		rw := &responseWriter{srv: s, buf: make([]byte, 0, cfg.threshold)}
+		rw.wire.rw = rw
+		return rw
+	}
+	meter := observability.Meter(cfg.mp, scope)
+	dur, err := httpconv.NewServerRequestDuration(meter, metric.WithExplicitBucketBoundaries(observability.DurationBuckets()...))
+	if err != nil {
+		return nil, fmt.Errorf("http: creating metrics: %w", err)
+	}
+	active, err := httpconv.NewServerActiveRequests(meter)
+	if err != nil {
+		return nil, fmt.Errorf("http: creating metrics: %w", err)
+	}
+	reqSize, err := httpconv.NewServerRequestBodySize(meter)
+	if err != nil {
+		return nil, fmt.Errorf("http: creating metrics: %w", err)
+	}
+	respSize, err := httpconv.NewServerResponseBodySize(meter)
+	if err != nil {
+		return nil, fmt.Errorf("http: creating metrics: %w", err)
+	}
+	cacheOps, err := meter.Int64Counter("http.server.cache.requests",
+		metric.WithUnit("{request}"),
+		metric.WithDescription("Requests to routes with a route cache, by cache.result (hit, miss, stale, bypass, error)."))
+	if err != nil {
+		return nil, fmt.Errorf("http: creating metrics: %w", err)
+	}
+	s.duration, s.active, s.reqSize, s.respSize, s.cacheOps = dur.Inst(), active.Inst(), reqSize.Inst(), respSize.Inst(), cacheOps
+
+	mux := http.NewServeMux()
+	preflight := map[string]*corsPolicy{}
+	var preflightOrder []string
+	for _, rt := range cfg.routes {
+		limit := rt.bodyLimit
+		if limit == 0 {
+			limit = cfg.bodyLimit
+		}
+		entry := &routeEntry{state: newRouteState(rt.path), next: rt.chain(s), bodyLimit: limit}
+		if err := register(mux, rt.pattern, entry); err != nil {
+			return nil, err
+		}
+		if rt.cors != nil && rt.method != "" && rt.method != http.MethodOptions {
+			key := rt.pattern[len(rt.pattern)-len(rt.path)-hostLen(rt):]
+			if p, ok := preflight[key]; ok {
+				p.addMethod(rt.method)
+			} else {
+				p := rt.cors.forPreflight(rt.method)
+				preflight[key] = p
+				preflightOrder = append(preflightOrder, key)
+			}
+		}
+	}
+	for _, key := range preflightOrder {
+		p := preflight[key]
+		entry := &routeEntry{state: newRouteState(p.path(key)), next: p.preflightHandler(), bodyLimit: cfg.bodyLimit}
+		if err := register(mux, http.MethodOptions+" "+key, entry); err != nil {
+			return nil, fmt.Errorf("http: CORS preflight for %q: %w (register the OPTIONS route yourself or drop WithCORS)", key, err)
+		}
+	}
+	var next http.Handler = mux
+	for i := len(cfg.middlewares) - 1; i >= 0; i-- {
+		next = cfg.middlewares[i](next)
+	}
+	s.next = next
+	return s, nil
+}
+
+// hostLen is the length of the host part of the route's pattern.
+func hostLen(rt *Route) int {
+	rest := rt.pattern
+	if rt.method != "" {
+		rest = rest[len(rt.method):]
+	}
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		rest = rest[1:]
+	}
+	return len(rest) - len(rt.path)
+}
+
+// ServeHTTP runs the default chain. Outermost first: recovery (the deferred
+// done), correlation ID, tracing, metrics, access log (in done) and
+// compression (the writer).
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := s.pool.Get().(*responseWriter)
+	rw.w = w
+	rw.start = time.Now()
+	rw.method = methodOf(r.Method)
+	rw.isHead = r.Method == http.MethodHead
+	if s.compression {
+		if rw.accept = negotiateEncoding(r.Header.Get("Accept-Encoding")); rw.accept != encIdentity {
+			rw.state = stUndecided
+		}
+	}
+	defer s.done(rw)
+
+	ctx, id := correlation.Ensure(r.Context(), r.Header.Get(correlation.HeaderKey))
+	w.Header()[correlation.HeaderKey] = []string{id}
+
+	ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
+	tls := r.TLS != nil
+	rw.startOpts[0] = s.kindOpt
+	rw.startOpts[1] = trace.WithAttributes(startAttributes(rw, r, tls)...)
+	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], rw.startOpts[:]...)
+	s.active.Add(ctx, 1, s.unmatched.addOptions(rw.method, tls)...)
+
+	r = r.WithContext(ctx)
+	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		rw.body.ReadCloser = r.Body
+		r.Body = &rw.body
+	}
+	rw.req = r
+	s.next.ServeHTTP(rw, r)
+}
+
+// startAttributes fills rw's attribute array with what semconv wants at
+// span start (the sampler sees them).
+func startAttributes(rw *responseWriter, r *http.Request, tls bool) []attribute.KeyValue {
+	a := rw.attrs[:0]
+	a = append(a, methodAttrs[rw.method])
+	if rw.method == mOther {
+		a = append(a, semconv.HTTPRequestMethodOriginal(r.Method))
+	}
+	a = append(a, semconv.URLPath(r.URL.Path), schemeAttr(tls))
+	if host, port := splitHostPort(r.Host); host != "" {
+		a = append(a, semconv.ServerAddress(host))
+		if port > 0 {
+			a = append(a, semconv.ServerPort(port))
+		}
+	}
+	if host, port := splitHostPort(r.RemoteAddr); host != "" {
+		a = append(a, semconv.ClientAddress(host), semconv.NetworkPeerAddress(host))
+		if port > 0 {
+			a = append(a, semconv.NetworkPeerPort(port))
+		}
+	}
+	if v := protoVersion(r); v != "" {
+		a = append(a, semconv.NetworkProtocolVersion(v))
+	}
+	if ua := r.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		a = append(a, semconv.UserAgentOriginal(ua[0]))
+	}
+	return a
+}
+
+// splitHostPort splits without allocating and without failing: a host
+// without a port gives port 0, garbage gives "".
+func splitHostPort(hp string) (string, int) {
+	if hp == "" {
+		return "", 0
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return hp, 0
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		p = 0
+	}
+	return host, p
+}
+
+// done is deferred by ServeHTTP: it recovers a panic (500 problem+json,
+// span error, stack logged), finishes the response and records the span,
+// the metrics and the access log.
+func (s *server) done(rw *responseWriter) {
+	p := recover()
+	r := rw.req
+	if r == nil { // panicked before the chain started: nothing to report
+		rw.release()
+		rw.reset()
+		s.pool.Put(rw)
+		if p != nil {
+			panic(p)
+		}
+		return
+	}
+	ctx := r.Context()
+	if p != nil {
+		rw.release()
+		if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
+			rw.span.End()
+			s.active.Add(ctx, -1, s.unmatched.addOptions(rw.method, r.TLS != nil)...)
+			rw.reset()
+			s.pool.Put(rw)
+			panic(p)
+		}
+		s.recovered(ctx, rw, r, p)
+	} else {
+		rw.finish()
+	}
+
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	rs := rw.route
+	if rs == nil {
+		rs = s.unmatched
+	}
+	tls := r.TLS != nil
+	if rw.span.IsRecording() {
+		var end [3]attribute.KeyValue
+		a := append(end[:0], semconv.HTTPResponseStatusCode(status))
+		if rs.route != "" {
+			rw.span.SetName(rs.spanNames[rw.method])
+			a = append(a, semconv.HTTPRoute(rs.route))
+		}
+		if status >= 500 {
+			a = append(a, semconv.ErrorTypeKey.String(statusText(status)))
+			rw.span.SetStatus(codes.Error, "")
+		}
+		rw.span.SetAttributes(a...)
+	}
+	rw.span.End()
+
+	elapsed := time.Since(rw.start)
+	opts := rs.recordOptions(metricKey{method: rw.method, status: status, tls: tls, proto: protoVersion(r)})
+	s.duration.Record(ctx, elapsed.Seconds(), opts...)
+	reqBytes := r.ContentLength
+	if reqBytes < 0 {
+		reqBytes = rw.body.n
+	}
+	s.reqSize.Record(ctx, reqBytes, opts...)
+	s.respSize.Record(ctx, rw.bytes, opts...)
+	s.active.Add(ctx, -1, s.unmatched.addOptions(rw.method, tls)...)
+
+	if s.accessLog {
+		s.logAccess(ctx, rw, r, rs, status, elapsed)
+	}
+
+	aborted := p != nil && rw.wroteHeader
+	rw.reset()
+	s.pool.Put(rw)
+	if aborted {
+		// The response was under way: cut the connection so the client
+		// sees a broken response instead of a short one that looks whole.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (s *server) loggerFor(ctx context.Context) *slog.Logger {
+	if s.logger != nil {
+		return s.logger
+	}
+	return patronlog.FromContext(ctx)
+}
+
+func (s *server) logAccess(ctx context.Context, rw *responseWriter, r *http.Request, rs *routeState, status int, elapsed time.Duration) {
+	level := s.logLevel
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	l := s.loggerFor(ctx)
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	route := rs.route
+	if route == "" {
+		route = r.URL.Path
+	}
+	l.LogAttrs(ctx, level, "http request",
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+		slog.Int64("size", rw.bytes))
+}
+
+// recovered turns a panic into a 500 problem when nothing was sent yet.
+func (s *server) recovered(ctx context.Context, rw *responseWriter, r *http.Request, p any) {
+	err := fmt.Errorf("panic: %v", p)
+	observability.RecordError(rw.span, err)
+	s.loggerFor(ctx).LogAttrs(ctx, slog.LevelError, "panic in HTTP handler",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Any("error", err), slog.String("stack", string(debug.Stack())))
+	if rw.hijacked {
+		rw.status = http.StatusInternalServerError
+		return
+	}
+	if rw.wroteHeader {
+		rw.status = http.StatusInternalServerError
+		return
+	}
+	h := rw.w.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Cache-Control"} {
+		delete(h, k)
+	}
+	rw.buf = rw.buf[:0]
+	rw.state = stIdentity
+	rw.headerSet = false
+	rw.status = 0
+	writeProblem(rw, &Problem{Status: http.StatusInternalServerError, Title: http.StatusText(http.StatusInternalServerError),
+		Detail: "the server failed to handle the request"})
+	rw.finish()
+}
+
+// headerCarrier reads propagation headers without the allocation that
+// http.Header.Get makes to canonicalize lower-case keys.
+type headerCarrier http.Header
+
+func (h headerCarrier) Get(key string) string {
+	var v []string
+	switch key {
+	case "traceparent":
+		v = h["Traceparent"]
+	case "tracestate":
+		v = h["Tracestate"]
+	case "baggage":
+		v = h["Baggage"]
+	default:
+		return http.Header(h).Get(key)
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func (h headerCarrier) Set(key, value string) { http.Header(h).Set(key, value) }
+
+func (h headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Values returns every value of key, for propagators (baggage) that accept
+// repeated headers.
+func (h headerCarrier) Values(key string) []string {
+	if key == "baggage" {
+		return h["Baggage"]
+	}
+	return http.Header(h).Values(key)
+}
