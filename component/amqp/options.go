@@ -1,0 +1,341 @@
+package amqp
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/reliability"
+)
+
+// Option configures a Component.
+type Option func(*config) error
+
+// FailureStrategy says what happens to a message whose handler failed.
+type FailureStrategy int
+
+const (
+	// Requeue retries the message with backoff until it has been delivered
+	// the configured number of times (WithRetry), then rejects it without
+	// requeueing so that the queue's dead-letter exchange takes it.
+	Requeue FailureStrategy = iota
+	// Stop returns the message to the queue and stops the component with the
+	// handler's error, which stops the service.
+	Stop
+)
+
+// RetryMode is how a failed message goes back to the queue and how its
+// deliveries are counted, so that a poison message cannot loop forever.
+type RetryMode int
+
+const (
+	// RetryRepublish (the default) works with every queue type: a copy of
+	// the message with the Patron header DeliveryCountHeader incremented is
+	// published to the queue (through the default exchange) and confirmed
+	// before the original is acked. The original exchange and routing key
+	// travel in headers and Message reports them. A crash between the two
+	// steps leaves both copies: at-least-once, never lost.
+	RetryRepublish RetryMode = iota
+	// RetryNack nacks the message with requeue and counts deliveries with
+	// the x-delivery-count header that quorum queues maintain. A redelivered
+	// message without that header is from a queue that does not count
+	// (classic), and falls back to RetryRepublish from then on, so a poison
+	// message on a classic queue gets at most one extra delivery.
+	RetryNack
+)
+
+// QueueSpec declares the consumed queue.
+type QueueSpec struct {
+	Durable    bool
+	AutoDelete bool
+	Exclusive  bool
+	// Quorum declares a quorum queue (x-queue-type=quorum), which must be
+	// durable and counts deliveries in x-delivery-count.
+	Quorum bool
+	Args   amqp.Table
+}
+
+// ExchangeSpec declares an exchange.
+type ExchangeSpec struct {
+	Name       string
+	Kind       string // direct, fanout, topic, headers
+	Durable    bool
+	AutoDelete bool
+	Args       amqp.Table
+}
+
+// DeadLetter configures where rejected messages go. It sets the queue's
+// x-dead-letter-exchange (and x-dead-letter-routing-key) arguments, so it
+// needs WithDeclareQueue.
+type DeadLetter struct {
+	// Exchange is the dead-letter exchange, declared durable of Kind
+	// (default fanout, which routes whatever the routing key).
+	Exchange string
+	Kind     string
+	// RoutingKey replaces the message's routing key when dead-lettered;
+	// empty keeps the original.
+	RoutingKey string
+	// Queue, when set, is declared durable and bound to Exchange with
+	// RoutingKey, so the dead letters are kept.
+	Queue string
+}
+
+type binding struct {
+	exchange, key string
+	args          amqp.Table
+}
+
+type config struct {
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	prop        propagation.TextMapPropagator
+	logger      *slog.Logger
+	amqpConfig  *amqp.Config
+	connName    string
+	tag         string
+	prefetch    int
+	workers     int
+	queueSpec   *QueueSpec
+	exchanges   []ExchangeSpec
+	bindings    []binding
+	deadLetter  *DeadLetter
+	batch       BatchHandler
+	batchSize   int
+	batchWait   time.Duration
+	strategy    FailureStrategy
+	maxDeliver  int
+	retryWait   reliability.Backoff
+	retryMode   RetryMode
+	reconnects  int
+	reconnectBO reliability.Backoff
+	dialTO      time.Duration
+}
+
+// WithTracerProvider sets the tracer provider (default: the OTel global).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return errors.New("amqp: tracer provider is nil")
+		}
+		c.tp = tp
+		return nil
+	}
+}
+
+// WithMeterProvider sets the meter provider (default: the OTel global).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		if mp == nil {
+			return errors.New("amqp: meter provider is nil")
+		}
+		c.mp = mp
+		return nil
+	}
+}
+
+// WithPropagator sets the propagator that reads trace context from headers
+// (default: the OTel global).
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(c *config) error {
+		if p == nil {
+			return errors.New("amqp: propagator is nil")
+		}
+		c.prop = p
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: the logger in Run's context, or
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("amqp: logger is nil")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithConfig uses cfg (TLS, SASL, vhost, heartbeat, ...) to dial; the
+// connection name is added to its Properties.
+func WithConfig(cfg amqp.Config) Option {
+	return func(c *config) error {
+		c.amqpConfig = &cfg
+		return nil
+	}
+}
+
+// WithConnectionName sets the connection_name client property shown by the
+// broker (default "patron-consumer <queue>").
+func WithConnectionName(name string) Option {
+	return func(c *config) error {
+		if name == "" {
+			return errors.New("amqp: connection name is empty")
+		}
+		c.connName = name
+		return nil
+	}
+}
+
+// WithConsumerTag sets the consumer tag (default: generated by the library).
+func WithConsumerTag(tag string) Option {
+	return func(c *config) error {
+		c.tag = tag
+		return nil
+	}
+}
+
+// WithPrefetch sets the channel's QoS prefetch count: how many unacked
+// messages the broker hands over at once (default 32, or enough for every
+// worker's batch).
+func WithPrefetch(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 65535 {
+			return errors.New("amqp: prefetch must be between 1 and 65535")
+		}
+		c.prefetch = n
+		return nil
+	}
+}
+
+// WithWorkers sets how many messages (or batches) are handled concurrently
+// (default 1, which keeps the queue's order).
+func WithWorkers(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("amqp: workers must be at least 1")
+		}
+		c.workers = n
+		return nil
+	}
+}
+
+// WithDeclareQueue declares the queue on every (re)connection.
+func WithDeclareQueue(spec QueueSpec) Option {
+	return func(c *config) error {
+		if spec.Quorum && (!spec.Durable || spec.AutoDelete || spec.Exclusive) {
+			return errors.New("amqp: a quorum queue must be durable, not auto-delete and not exclusive")
+		}
+		c.queueSpec = &spec
+		return nil
+	}
+}
+
+// WithExchange declares an exchange on every (re)connection.
+func WithExchange(spec ExchangeSpec) Option {
+	return func(c *config) error {
+		if spec.Name == "" || spec.Kind == "" {
+			return errors.New("amqp: exchange needs a name and a kind")
+		}
+		c.exchanges = append(c.exchanges, spec)
+		return nil
+	}
+}
+
+// WithBinding binds the queue to exchange with routingKey on every
+// (re)connection.
+func WithBinding(exchange, routingKey string, args amqp.Table) Option {
+	return func(c *config) error {
+		if exchange == "" {
+			return errors.New("amqp: binding needs an exchange (the default exchange cannot be bound)")
+		}
+		c.bindings = append(c.bindings, binding{exchange: exchange, key: routingKey, args: args})
+		return nil
+	}
+}
+
+// WithDeadLetter sets the queue's dead-letter exchange, where messages go
+// after their last failed delivery.
+func WithDeadLetter(dl DeadLetter) Option {
+	return func(c *config) error {
+		if dl.Exchange == "" {
+			return errors.New("amqp: dead-letter exchange name is empty")
+		}
+		if dl.Kind == "" {
+			dl.Kind = amqp.ExchangeFanout
+		}
+		c.deadLetter = &dl
+		return nil
+	}
+}
+
+// WithBatch hands messages to h in batches of up to size, or whatever
+// arrived within wait of a batch's first message. New's handler must then be
+// nil. A nil return acks the batch; an error applies the failure strategy to
+// every message of it.
+func WithBatch(size int, wait time.Duration, h BatchHandler) Option {
+	return func(c *config) error {
+		if h == nil || size < 1 || wait <= 0 {
+			return errors.New("amqp: batch needs a handler, a size of at least 1 and a positive wait")
+		}
+		c.batch, c.batchSize, c.batchWait = h, size, wait
+		return nil
+	}
+}
+
+// WithFailureStrategy sets what happens when a handler fails (default
+// Requeue).
+func WithFailureStrategy(s FailureStrategy) Option {
+	return func(c *config) error {
+		if s != Requeue && s != Stop {
+			return errors.New("amqp: unknown failure strategy")
+		}
+		c.strategy = s
+		return nil
+	}
+}
+
+// WithRetry sets how many deliveries a message gets under the Requeue
+// strategy before it is dead-lettered (default 5) and the backoff waited
+// before requeueing a failed message.
+func WithRetry(maxDeliveries int, b reliability.Backoff) Option {
+	return func(c *config) error {
+		if maxDeliveries < 1 {
+			return errors.New("amqp: max deliveries must be at least 1")
+		}
+		c.maxDeliver, c.retryWait = maxDeliveries, b
+		return nil
+	}
+}
+
+// WithRetryMode sets how failed messages are requeued and counted (default
+// RetryRepublish).
+func WithRetryMode(m RetryMode) Option {
+	return func(c *config) error {
+		if m != RetryRepublish && m != RetryNack {
+			return errors.New("amqp: unknown retry mode")
+		}
+		c.retryMode = m
+		return nil
+	}
+}
+
+// WithReconnect sets how many consecutive connection attempts may fail
+// before Run gives up and returns the last error (default 20), and the
+// backoff between them.
+func WithReconnect(attempts int, b reliability.Backoff) Option {
+	return func(c *config) error {
+		if attempts < 1 {
+			return errors.New("amqp: reconnect attempts must be at least 1")
+		}
+		c.reconnects, c.reconnectBO = attempts, b
+		return nil
+	}
+}
+
+// WithDialTimeout bounds establishing a TCP connection (default 10s).
+func WithDialTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("amqp: dial timeout must be positive")
+		}
+		c.dialTO = d
+		return nil
+	}
+}
