@@ -1,0 +1,204 @@
+// Package sns publishes messages to Amazon SNS topics with the AWS SDK v2:
+// one PRODUCER span per message and the trace context and correlation ID
+// written as String message attributes, which SNS hands on to subscribed
+// SQS queues (as message attributes with raw delivery, inside the JSON
+// notification envelope otherwise), where Patron's SQS consumer reads them.
+//
+// The Publisher takes the SDK client the caller built, usually from
+// config.LoadDefaultConfig (AWS_REGION, AWS_ENDPOINT_URL or
+// AWS_ENDPOINT_URL_SNS, the credentials chain).
+package sns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/observability"
+)
+
+const scope = observability.ModulePath + "/client/sns"
+
+// MaxAttributes is the number of message attributes a message may carry to
+// be delivered to SQS subscribers (SQS's own limit); the trace context and
+// correlation ID count against it.
+const MaxAttributes = 10
+
+// ErrTooManyAttributes is returned when a message's own attributes leave no
+// room for the trace context and correlation ID within MaxAttributes.
+var ErrTooManyAttributes = errors.New("sns: too many message attributes")
+
+// API is the part of *sns.Client that the Publisher uses.
+type API interface {
+	Publish(ctx context.Context, in *awssns.PublishInput, optFns ...func(*awssns.Options)) (*awssns.PublishOutput, error)
+}
+
+// Message is a message to publish.
+type Message struct {
+	Body string
+	// Attributes are the message's own attributes; with the propagation
+	// attributes they must fit in MaxAttributes.
+	Attributes map[string]types.MessageAttributeValue
+	Subject    string
+	// GroupID and DeduplicationID are for FIFO topics.
+	GroupID         string
+	DeduplicationID string
+}
+
+// Publisher publishes messages to SNS topics. It is safe for concurrent use.
+type Publisher struct {
+	client   API
+	logger   *slog.Logger
+	tracer   trace.Tracer
+	prop     propagation.TextMapPropagator
+	duration metric.Float64Histogram
+	sent     metric.Int64Counter
+}
+
+// New returns a Publisher that publishes with client.
+func New(client API, opts ...Option) (*Publisher, error) {
+	if client == nil {
+		return nil, errors.New("sns: client is nil")
+	}
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	p := &Publisher{
+		client: client,
+		logger: c.logger,
+		tracer: observability.Tracer(c.tp, scope),
+		prop:   observability.Propagator(c.prop),
+	}
+	if p.logger == nil {
+		p.logger = slog.Default()
+	}
+	meter := observability.Meter(c.mp, scope)
+	var err error
+	if p.duration, err = observability.DurationHistogram(meter, "messaging.client.operation.duration",
+		"Duration of a Publish call."); err != nil {
+		return nil, fmt.Errorf("sns: creating metric: %w", err)
+	}
+	if p.sent, err = meter.Int64Counter("messaging.client.sent.messages",
+		metric.WithUnit("{message}"), metric.WithDescription("Messages published, or not (with error.type).")); err != nil {
+		return nil, fmt.Errorf("sns: creating metric: %w", err)
+	}
+	return p, nil
+}
+
+// TopicName returns the name of the topic with ARN arn: its last segment.
+func TopicName(arn string) string {
+	if i := strings.LastIndexByte(arn, ':'); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+// Publish publishes msg to the topic topicARN and returns its SNS message ID.
+func (p *Publisher) Publish(ctx context.Context, topicARN string, msg Message) (string, error) {
+	dest := TopicName(topicARN)
+	carrier := propagation.MapCarrier{}
+	ctx, span := observability.StartProducerSpan(ctx, p.tracer, p.prop, carrier, semconv.MessagingSystemAWSSNS, dest,
+		semconv.MessagingMessageBodySize(len(msg.Body)),
+		semconv.AWSSNSTopicARN(topicARN))
+	defer span.End()
+
+	start := time.Now()
+	var id string
+	attrs, err := withPropagation(msg.Attributes, carrier)
+	if err == nil {
+		var out *awssns.PublishOutput
+		out, err = p.client.Publish(ctx, &awssns.PublishInput{
+			TopicArn:               aws.String(topicARN),
+			Message:                aws.String(msg.Body),
+			MessageAttributes:      attrs,
+			Subject:                optional(msg.Subject),
+			MessageGroupId:         optional(msg.GroupID),
+			MessageDeduplicationId: optional(msg.DeduplicationID),
+		})
+		if err == nil {
+			id = aws.ToString(out.MessageId)
+		} else {
+			err = fmt.Errorf("sns: publishing to %s: %w", dest, err)
+		}
+	}
+	mattrs := []attribute.KeyValue{
+		semconv.MessagingSystemAWSSNS,
+		semconv.MessagingDestinationName(dest),
+		semconv.MessagingOperationName(observability.OperationPublish),
+		semconv.MessagingOperationTypeSend,
+	}
+	if err != nil {
+		observability.RecordError(span, err)
+		mattrs = append(mattrs, semconv.ErrorTypeKey.String(errorType(err)))
+	} else {
+		span.SetAttributes(semconv.MessagingMessageID(id))
+	}
+	p.sent.Add(ctx, 1, metric.WithAttributes(mattrs...))
+	p.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(mattrs...))
+	return id, err
+}
+
+// withPropagation returns a copy of user with the String attributes that the
+// propagator and correlation wrote into carrier, or ErrTooManyAttributes.
+func withPropagation(user map[string]types.MessageAttributeValue, carrier propagation.MapCarrier) (map[string]types.MessageAttributeValue, error) {
+	if len(user) > MaxAttributes {
+		return nil, fmt.Errorf("%w: the message has %d attributes and at most %d reach SQS subscribers",
+			ErrTooManyAttributes, len(user), MaxAttributes)
+	}
+	out := make(map[string]types.MessageAttributeValue, len(user)+len(carrier))
+	for k, v := range user {
+		out[k] = v
+	}
+	var added []string
+	for k, v := range carrier {
+		if _, ok := user[k]; !ok {
+			added = append(added, k)
+		}
+		out[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	if len(out) > MaxAttributes {
+		slices.Sort(added)
+		return nil, fmt.Errorf("%w: the message has %d attributes of its own and trace propagation needs %d more (%s), "+
+			"but at most %d reach SQS subscribers; use at most %d attributes of your own",
+			ErrTooManyAttributes, len(user), len(added), strings.Join(added, ", "), MaxAttributes, MaxAttributes-len(added))
+	}
+	return out, nil
+}
+
+func errorType(err error) string {
+	var ae smithy.APIError
+	switch {
+	case errors.Is(err, ErrTooManyAttributes):
+		return "too_many_attributes"
+	case errors.As(err, &ae) && ae.ErrorCode() != "":
+		return ae.ErrorCode()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return "_OTHER"
+	}
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

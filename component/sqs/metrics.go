@@ -1,0 +1,186 @@
+package sqs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
+
+	"github.com/patron-go/patron/observability"
+)
+
+// Names of the consumer's own instruments; the semantic conventions have
+// none for outcomes, message age or queue depth.
+const (
+	MetricProcessed     = "patron.messaging.consumer.processed"
+	MetricFailed        = "patron.messaging.consumer.failed"
+	MetricDeleteFailed  = "patron.messaging.aws_sqs.delete.failed"
+	MetricMessageAge    = "patron.messaging.message.age"
+	MetricQueueMessages = "patron.messaging.aws_sqs.queue.messages"
+)
+
+// QueueStateKey is the attribute of the MetricQueueMessages gauge: visible,
+// not_visible (in flight) or delayed.
+const QueueStateKey = attribute.Key("patron.messaging.aws_sqs.queue.state")
+
+type metrics struct {
+	base      metric.MeasurementOption
+	consumed  metric.Int64Counter
+	processed metric.Int64Counter
+	failed    metric.Int64Counter
+	delFailed metric.Int64Counter
+	duration  metric.Float64Histogram
+	age       metric.Float64Histogram
+	depth     metric.Int64ObservableGauge
+	attrs     []attribute.KeyValue
+}
+
+func newMetrics(m metric.Meter, c *Component) (*metrics, error) {
+	ms := metrics{attrs: []attribute.KeyValue{
+		semconv.MessagingSystemAWSSQS,
+		semconv.MessagingDestinationName(c.queueName),
+		semconv.MessagingOperationName(observability.OperationProcess),
+	}}
+	ms.base = metric.WithAttributes(ms.attrs...)
+	var errs []error
+	counter := func(name, desc string) metric.Int64Counter {
+		ctr, err := m.Int64Counter(name, metric.WithUnit("{message}"), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return ctr
+	}
+	ms.consumed = counter(messagingconv.ClientConsumedMessages{}.Name(), "Messages received and handed to the workers.")
+	ms.processed = counter(MetricProcessed, "Messages whose handler succeeded.")
+	ms.failed = counter(MetricFailed, "Messages whose handler returned an error.")
+	ms.delFailed = counter(MetricDeleteFailed, "Processed messages that could not be deleted (they are delivered again).")
+	var err error
+	ms.duration, err = observability.DurationHistogram(m, messagingconv.ProcessDuration{}.Name(), "Duration of one handler call.")
+	errs = append(errs, err)
+	ms.age, err = observability.DurationHistogram(m, MetricMessageAge, "Time from a message's SentTimestamp to the start of its processing.")
+	errs = append(errs, err)
+	ms.depth, err = m.Int64ObservableGauge(MetricQueueMessages, metric.WithUnit("{message}"),
+		metric.WithDescription("Messages in the queue by state, from GetQueueAttributes at the queue depth interval."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("sqs: creating metrics: %w", err)
+	}
+	if c.cfg.depthInterval > 0 {
+		if _, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			c.depth.observe(func(state string, n int64) {
+				o.ObserveInt64(ms.depth, n, metric.WithAttributes(append(ms.attrs[:2:2], QueueStateKey.String(state))...))
+			})
+			return nil
+		}, ms.depth); err != nil {
+			return nil, fmt.Errorf("sqs: registering queue depth gauge: %w", err)
+		}
+	}
+	return &ms, nil
+}
+
+func (m *metrics) received(ctx context.Context, msg *Message) {
+	m.consumed.Add(ctx, 1, m.base)
+	if !msg.SentAt.IsZero() {
+		m.age.Record(ctx, max(time.Since(msg.SentAt).Seconds(), 0), m.base)
+	}
+}
+
+func (m *metrics) handled(ctx context.Context, d time.Duration, err error) {
+	if err == nil {
+		m.processed.Add(ctx, 1, m.base)
+		m.duration.Record(ctx, d.Seconds(), m.base)
+		return
+	}
+	withErr := metric.WithAttributes(append(m.attrs[:len(m.attrs):len(m.attrs)], semconv.ErrorTypeKey.String(errorType(err)))...)
+	m.failed.Add(ctx, 1, withErr)
+	m.duration.Record(ctx, d.Seconds(), withErr)
+}
+
+func (m *metrics) deleteFailed(ctx context.Context, err error) {
+	m.delFailed.Add(ctx, 1, metric.WithAttributes(append(m.attrs[:len(m.attrs):len(m.attrs)], semconv.ErrorTypeKey.String(errorType(err)))...))
+}
+
+func errorType(err error) string {
+	var ae smithy.APIError
+	switch {
+	case errors.As(err, &ae) && ae.ErrorCode() != "":
+		return ae.ErrorCode()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	default:
+		return "_OTHER"
+	}
+}
+
+// depthGauges holds the last queue depth read, for the observable gauge.
+type depthGauges struct {
+	mu     sync.Mutex
+	known  bool
+	values map[string]int64
+}
+
+var depthAttributes = map[types.QueueAttributeName]string{
+	types.QueueAttributeNameApproximateNumberOfMessages:           "visible",
+	types.QueueAttributeNameApproximateNumberOfMessagesNotVisible: "not_visible",
+	types.QueueAttributeNameApproximateNumberOfMessagesDelayed:    "delayed",
+}
+
+func (d *depthGauges) set(attrs map[string]string) {
+	values := make(map[string]int64, len(depthAttributes))
+	for name, state := range depthAttributes {
+		if v, err := strconv.ParseInt(attrs[string(name)], 10, 64); err == nil {
+			values[state] = v
+		}
+	}
+	d.mu.Lock()
+	d.known, d.values = true, values
+	d.mu.Unlock()
+}
+
+func (d *depthGauges) observe(f func(state string, n int64)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.known {
+		return
+	}
+	for state, n := range d.values {
+		f(state, n)
+	}
+}
+
+// pollDepth reads the queue's depth at the configured interval until ctx
+// ends.
+func (c *Component) pollDepth(ctx context.Context, url string, logger *slog.Logger) {
+	if c.cfg.depthInterval <= 0 {
+		return
+	}
+	names := make([]types.QueueAttributeName, 0, len(depthAttributes))
+	for n := range depthAttributes {
+		names = append(names, n)
+	}
+	t := time.NewTicker(c.cfg.depthInterval)
+	defer t.Stop()
+	for {
+		out, err := c.client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: names})
+		if err == nil {
+			c.depth.set(out.Attributes)
+		} else if ctx.Err() == nil {
+			logger.WarnContext(ctx, "cannot read the queue depth", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

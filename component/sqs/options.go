@@ -1,0 +1,236 @@
+package sqs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/reliability"
+)
+
+// FailureStrategy says what the consumer does when a handler returns an
+// error.
+type FailureStrategy int
+
+const (
+	// Retry hides the message for a backoff delay (ChangeMessageVisibility)
+	// so that SQS delivers it again; after WithMaxReceives deliveries it is
+	// left alone and the queue's redrive policy moves it to the dead-letter
+	// queue. This is the default.
+	Retry FailureStrategy = iota
+	// Stop makes the message visible again at once and stops the component:
+	// Run finishes the messages in flight and returns the handler's error,
+	// which stops the service.
+	Stop
+)
+
+// Option configures a Component.
+type Option func(*config) error
+
+type config struct {
+	client        API
+	tp            trace.TracerProvider
+	mp            metric.MeterProvider
+	prop          propagation.TextMapPropagator
+	logger        *slog.Logger
+	workers       int
+	maxMessages   int
+	wait          time.Duration
+	visibility    time.Duration
+	backoff       reliability.Backoff
+	errBackoff    reliability.Backoff
+	strategy      FailureStrategy
+	maxReceives   int
+	depthInterval time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		workers:       10,
+		maxMessages:   10,
+		wait:          20 * time.Second,
+		visibility:    30 * time.Second,
+		backoff:       reliability.Backoff{Initial: time.Second, Max: 15 * time.Minute, Multiplier: 2},
+		errBackoff:    reliability.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2},
+		depthInterval: 30 * time.Second,
+	}
+}
+
+// WithClient sets the SQS client, usually an *sqs.Client built from
+// config.LoadDefaultConfig. Without it, New builds one from the default
+// AWS configuration (AWS_REGION, AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS,
+// the credentials chain).
+func WithClient(c API) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("sqs: client is nil")
+		}
+		cfg.client = c
+		return nil
+	}
+}
+
+// WithWorkers bounds the number of messages processed at once (default 10).
+// The consumer only receives as many messages as it has free workers, so
+// it never holds a message it is not working on.
+func WithWorkers(n int) Option {
+	return func(cfg *config) error {
+		if n < 1 {
+			return fmt.Errorf("sqs: workers must be at least 1, got %d", n)
+		}
+		cfg.workers = n
+		return nil
+	}
+}
+
+// WithMaxMessages sets the most messages one ReceiveMessage asks for, 1 to
+// 10 (default 10).
+func WithMaxMessages(n int) Option {
+	return func(cfg *config) error {
+		if n < 1 || n > 10 {
+			return fmt.Errorf("sqs: max messages must be 1 to 10, got %d", n)
+		}
+		cfg.maxMessages = n
+		return nil
+	}
+}
+
+// WithWaitTime sets the long-poll wait of ReceiveMessage, whole seconds from
+// 0 to 20 (default 20s). With 0 (short polling) the consumer still backs off
+// between empty receives.
+func WithWaitTime(d time.Duration) Option {
+	return func(cfg *config) error {
+		if d < 0 || d > 20*time.Second || d%time.Second != 0 {
+			return fmt.Errorf("sqs: wait time must be whole seconds from 0 to 20, got %s", d)
+		}
+		cfg.wait = d
+		return nil
+	}
+}
+
+// WithVisibilityTimeout sets the visibility timeout the consumer asks for on
+// receive, whole seconds from 1s to 12h (default 30s). A heartbeat extends
+// it for messages still being processed, so it bounds how long a crashed
+// consumer keeps messages hidden rather than how long a handler may run.
+func WithVisibilityTimeout(d time.Duration) Option {
+	return func(cfg *config) error {
+		if d < time.Second || d > 12*time.Hour || d%time.Second != 0 {
+			return fmt.Errorf("sqs: visibility timeout must be whole seconds from 1s to 12h, got %s", d)
+		}
+		cfg.visibility = d
+		return nil
+	}
+}
+
+// WithBackoff sets the redelivery delays of failed messages under Retry,
+// by receive count (default 1s doubling up to 15m, with jitter). Delays are
+// rounded up to whole seconds, at least 1s.
+func WithBackoff(b reliability.Backoff) Option {
+	return func(cfg *config) error {
+		if b.Initial < 0 || b.Max < 0 || b.Max > 12*time.Hour {
+			return fmt.Errorf("sqs: invalid backoff %+v (delays from 0 to 12h)", b)
+		}
+		cfg.backoff = b
+		return nil
+	}
+}
+
+// WithReceiveErrorBackoff sets the delays between failed ReceiveMessage
+// calls (default 100ms doubling up to 30s, with jitter).
+func WithReceiveErrorBackoff(b reliability.Backoff) Option {
+	return func(cfg *config) error {
+		if b.Initial < 0 || b.Max < 0 {
+			return fmt.Errorf("sqs: invalid receive error backoff %+v", b)
+		}
+		cfg.errBackoff = b
+		return nil
+	}
+}
+
+// WithFailureStrategy sets what a handler's error does (default Retry).
+func WithFailureStrategy(s FailureStrategy) Option {
+	return func(cfg *config) error {
+		if s != Retry && s != Stop {
+			return fmt.Errorf("sqs: unknown failure strategy %d", s)
+		}
+		cfg.strategy = s
+		return nil
+	}
+}
+
+// WithMaxReceives sets the retry limit of Retry: a message that failed on
+// its n-th receive (ApproximateReceiveCount >= n) is no longer delayed nor
+// extended, so the queue's redrive policy takes over. Set n to the
+// maxReceiveCount of the queue's RedrivePolicy. 0 (default) means no limit.
+func WithMaxReceives(n int) Option {
+	return func(cfg *config) error {
+		if n < 0 {
+			return fmt.Errorf("sqs: max receives must not be negative, got %d", n)
+		}
+		cfg.maxReceives = n
+		return nil
+	}
+}
+
+// WithQueueDepthInterval sets how often the queue's depth gauges are read
+// with GetQueueAttributes (default 30s); 0 turns them off.
+func WithQueueDepthInterval(d time.Duration) Option {
+	return func(cfg *config) error {
+		if d < 0 {
+			return fmt.Errorf("sqs: queue depth interval must not be negative, got %s", d)
+		}
+		cfg.depthInterval = d
+		return nil
+	}
+}
+
+// WithTracerProvider sets the tracer provider (default: the OTel global).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(cfg *config) error {
+		if tp == nil {
+			return errors.New("sqs: tracer provider is nil")
+		}
+		cfg.tp = tp
+		return nil
+	}
+}
+
+// WithMeterProvider sets the meter provider (default: the OTel global).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(cfg *config) error {
+		if mp == nil {
+			return errors.New("sqs: meter provider is nil")
+		}
+		cfg.mp = mp
+		return nil
+	}
+}
+
+// WithPropagator sets the propagator that reads the trace context from
+// message attributes (default: the OTel global).
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(cfg *config) error {
+		if p == nil {
+			return errors.New("sqs: propagator is nil")
+		}
+		cfg.prop = p
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: the logger in Run's context, else
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(cfg *config) error {
+		if l == nil {
+			return errors.New("sqs: logger is nil")
+		}
+		cfg.logger = l
+		return nil
+	}
+}

@@ -1,0 +1,448 @@
+package sqs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/patron-go/patron/observability"
+	patronlog "github.com/patron-go/patron/observability/log"
+	"github.com/patron-go/patron/reliability"
+)
+
+// callTimeout bounds the calls made while draining (deletes, visibility
+// changes), which run on a context that shutdown does not cancel.
+const callTimeout = 10 * time.Second
+
+// emptyBackoff spaces receives that came back empty before the long-poll
+// wait was over (short polling, or a server that ignores the wait), so an
+// empty queue never turns into a hot loop.
+var emptyBackoff = reliability.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+
+// runner is the state of one Run.
+type runner struct {
+	c      *Component
+	url    string
+	logger *slog.Logger
+	// base is the parent of every message's context: Run's context without
+	// its cancellation. Each message starts from it, never from another
+	// message's context, so no trace or correlation ID leaks between them.
+	base context.Context
+
+	tokens chan struct{} // one per free worker
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	inflight map[*inflight]struct{}
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	stopErr  error
+
+	deletes chan *inflight
+}
+
+// inflight is a message held by this consumer: received, not yet deleted or
+// released. mu serialises the heartbeat's extensions with the final
+// visibility change, so an extension never overrides a backoff.
+type inflight struct {
+	mu       sync.Mutex
+	receipt  string
+	deadline time.Time
+	done     bool
+
+	ctx  context.Context // the message's context, for logs
+	id   string
+	left int // delete attempts left
+}
+
+func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logger) *runner {
+	r := &runner{
+		c:        c,
+		url:      url,
+		logger:   logger,
+		base:     patronlog.WithContext(context.WithoutCancel(ctx), logger),
+		tokens:   make(chan struct{}, c.cfg.workers),
+		inflight: make(map[*inflight]struct{}),
+		stopCh:   make(chan struct{}),
+		deletes:  make(chan *inflight, c.cfg.workers),
+	}
+	for range c.cfg.workers {
+		r.tokens <- struct{}{}
+	}
+	return r
+}
+
+func (r *runner) run(ctx context.Context) error {
+	// The helpers outlive ctx: in-flight messages still need extending and
+	// deleting while they drain.
+	helpers, stopHelpers := context.WithCancel(context.WithoutCancel(ctx))
+	var helpersWG sync.WaitGroup
+	helpersWG.Add(2)
+	go func() { defer helpersWG.Done(); r.heartbeat(helpers) }()
+	go func() { defer helpersWG.Done(); r.c.pollDepth(helpers, r.url, r.logger) }()
+	deleterDone := make(chan struct{})
+	go func() { defer close(deleterDone); r.deleter() }()
+
+	recvCtx, stopReceiving := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-r.stopCh:
+			stopReceiving()
+		case <-recvCtx.Done():
+		}
+	}()
+	r.receiveLoop(recvCtx)
+	stopReceiving()
+
+	r.wg.Wait()
+	close(r.deletes)
+	<-deleterDone
+	stopHelpers()
+	helpersWG.Wait()
+	r.logger.InfoContext(ctx, "sqs consumer stopped")
+	return r.stopErr
+}
+
+func (r *runner) receiveLoop(ctx context.Context) {
+	cfg := r.c.cfg
+	errAttempt, emptyAttempt := 0, 0
+	for {
+		// Receive only for free workers, so no message waits unprocessed
+		// while its visibility runs out.
+		select {
+		case <-r.tokens:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	grab:
+		for n < cfg.maxMessages {
+			select {
+			case <-r.tokens:
+				n++
+			default:
+				break grab
+			}
+		}
+		start := time.Now()
+		out, err := r.c.client.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(r.url),
+			MaxNumberOfMessages:         int32(n),
+			WaitTimeSeconds:             int32(cfg.wait / time.Second),
+			VisibilityTimeout:           int32(cfg.visibility / time.Second),
+			MessageAttributeNames:       []string{"All"},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			r.release(n)
+			if ctx.Err() != nil {
+				return
+			}
+			err = fmt.Errorf("sqs: receiving from %s: %w", r.c.queueName, err)
+			r.c.setReady(err)
+			r.logger.WarnContext(ctx, "receive failed, backing off", slog.Any("error", err), slog.Int("attempt", errAttempt+1))
+			if cfg.errBackoff.Sleep(ctx, errAttempt) != nil {
+				return
+			}
+			errAttempt++
+			continue
+		}
+		errAttempt = 0
+		r.c.setReady(nil)
+		r.release(n - len(out.Messages))
+		if len(out.Messages) == 0 {
+			if time.Since(start) < cfg.wait/2 || cfg.wait == 0 {
+				if emptyBackoff.Sleep(ctx, emptyAttempt) != nil {
+					return
+				}
+				emptyAttempt++
+			}
+			continue
+		}
+		emptyAttempt = 0
+		for _, m := range out.Messages {
+			r.dispatch(m)
+		}
+	}
+}
+
+func (r *runner) release(n int) {
+	for range n {
+		r.tokens <- struct{}{}
+	}
+}
+
+func (r *runner) dispatch(m types.Message) {
+	e := &inflight{
+		receipt:  aws.ToString(m.ReceiptHandle),
+		deadline: time.Now().Add(r.c.cfg.visibility),
+		id:       aws.ToString(m.MessageId),
+		ctx:      r.base,
+	}
+	r.mu.Lock()
+	r.inflight[e] = struct{}{}
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer r.release(1)
+		r.process(m, e)
+	}()
+}
+
+func (r *runner) stopping() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) process(m types.Message, e *inflight) {
+	c := r.c
+	if r.stopping() {
+		// Stop was triggered after this message was received: hand it
+		// back untouched.
+		r.settle(e, 0)
+		return
+	}
+	msg := newMessage(m, c.queueName)
+	ctx, span := observability.StartConsumerSpan(r.base, c.tracer, c.prop, propagation.MapCarrier(msg.Attributes),
+		semconv.MessagingSystemAWSSQS, c.queueName, c.spanAttrs(msg, r.url)...)
+	defer span.End()
+	e.mu.Lock()
+	e.ctx = ctx
+	e.mu.Unlock()
+	c.metrics.received(ctx, msg)
+
+	start := time.Now()
+	err := r.call(ctx, msg)
+	c.metrics.handled(ctx, time.Since(start), err)
+	if err == nil {
+		r.deletes <- e
+		return
+	}
+	observability.RecordError(span, err)
+	logger := patronlog.FromContext(ctx)
+	switch {
+	case c.cfg.strategy == Stop:
+		logger.ErrorContext(ctx, "handler failed, stopping the consumer", slog.String("message_id", msg.ID), slog.Any("error", err))
+		r.stop(fmt.Errorf("sqs: handler failed on message %s of %s: %w", msg.ID, c.queueName, err))
+		r.settle(e, 0)
+	case c.cfg.maxReceives > 0 && msg.ReceiveCount >= c.cfg.maxReceives:
+		logger.ErrorContext(ctx, "handler failed and the retry limit is reached; leaving the message to the redrive policy",
+			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount), slog.Any("error", err))
+		r.forget(e)
+	default:
+		delay := redeliveryDelay(c.cfg.backoff, msg.ReceiveCount)
+		logger.WarnContext(ctx, "handler failed, message comes back after a delay",
+			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount),
+			slog.Duration("delay", delay), slog.Any("error", err))
+		r.settle(e, delay)
+	}
+}
+
+// call runs the handler, turning a panic into an error so that a bad
+// message cannot crash the service.
+func (r *runner) call(ctx context.Context, msg *Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqs: handler panicked: %v", p)
+		}
+	}()
+	return r.c.handler(ctx, msg)
+}
+
+func (r *runner) stop(err error) {
+	r.stopOnce.Do(func() {
+		r.stopErr = err
+		close(r.stopCh)
+	})
+}
+
+// redeliveryDelay is the backoff for a message that failed on its
+// receiveCount-th delivery, in whole seconds as SQS wants them, 1s to 12h.
+func redeliveryDelay(b reliability.Backoff, receiveCount int) time.Duration {
+	d := b.Delay(max(receiveCount-1, 0))
+	secs := math.Ceil(d.Seconds())
+	return time.Duration(min(max(secs, 1), 12*3600)) * time.Second
+}
+
+// forget stops extending e and leaves it to its visibility timeout.
+func (r *runner) forget(e *inflight) {
+	e.mu.Lock()
+	e.done = true
+	e.mu.Unlock()
+	r.mu.Lock()
+	delete(r.inflight, e)
+	r.mu.Unlock()
+}
+
+// settle stops extending e and makes it visible again after delay.
+func (r *runner) settle(e *inflight, delay time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.done = true
+	r.mu.Lock()
+	delete(r.inflight, e)
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), callTimeout)
+	defer cancel()
+	_, err := r.c.client.ChangeMessageVisibility(ctx, &awssqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(r.url),
+		ReceiptHandle:     aws.String(e.receipt),
+		VisibilityTimeout: int32(delay / time.Second),
+	})
+	if err != nil {
+		patronlog.FromContext(e.ctx).WarnContext(e.ctx, "cannot change message visibility; it comes back after its visibility timeout",
+			slog.String("message_id", e.id), slog.Any("error", err))
+	}
+}
+
+// heartbeat extends the visibility of messages in flight before it runs
+// out, so a slow handler does not see its message delivered again.
+func (r *runner) heartbeat(ctx context.Context) {
+	vis := r.c.cfg.visibility
+	t := time.NewTicker(vis / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		due := make([]*inflight, 0, len(r.inflight))
+		for e := range r.inflight {
+			due = append(due, e)
+		}
+		r.mu.Unlock()
+		for _, e := range due {
+			r.extend(ctx, e, vis)
+		}
+	}
+}
+
+func (r *runner) extend(ctx context.Context, e *inflight, vis time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done || time.Until(e.deadline) > vis/2 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := r.c.client.ChangeMessageVisibility(cctx, &awssqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(r.url),
+		ReceiptHandle:     aws.String(e.receipt),
+		VisibilityTimeout: int32(vis / time.Second),
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			patronlog.FromContext(e.ctx).WarnContext(e.ctx, "cannot extend message visibility; it may be delivered again",
+				slog.String("message_id", e.id), slog.Any("error", err))
+		}
+		return
+	}
+	e.deadline = time.Now().Add(vis)
+}
+
+// deleter deletes processed messages with DeleteMessageBatch. It batches
+// what queued up while the previous call ran, so it adds no latency when
+// idle and batches under load. Entries that fail are retried, then
+// reported; SQS delivers them again after their visibility timeout.
+func (r *runner) deleter() {
+	const attempts = 3
+	var retry []*inflight
+	for {
+		batch := retry
+		retry = nil
+		if len(batch) == 0 {
+			e, ok := <-r.deletes
+			if !ok {
+				return
+			}
+			e.left = attempts
+			batch = append(batch, e)
+		}
+	fill:
+		for len(batch) < 10 {
+			select {
+			case e, ok := <-r.deletes:
+				if !ok {
+					break fill
+				}
+				e.left = attempts
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		retry = r.deleteBatch(batch)
+		if len(retry) > 0 {
+			// A short pause before retrying; SQS's own throttling errors
+			// are already retried by the SDK.
+			time.Sleep(emptyBackoff.Delay(attempts - retry[0].left))
+		}
+	}
+}
+
+// deleteBatch deletes batch and returns the entries to try again.
+func (r *runner) deleteBatch(batch []*inflight) []*inflight {
+	entries := make([]types.DeleteMessageBatchRequestEntry, len(batch))
+	for i, e := range batch {
+		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(e.receipt)}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.base), callTimeout)
+	defer cancel()
+	out, err := r.c.client.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.url), Entries: entries})
+	failed := make(map[int]error, len(batch))
+	if err != nil {
+		for i := range batch {
+			failed[i] = err
+		}
+	} else {
+		for _, f := range out.Failed {
+			var i int
+			if _, serr := fmt.Sscan(aws.ToString(f.Id), &i); serr != nil || i < 0 || i >= len(batch) {
+				continue
+			}
+			ferr := fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+			if f.SenderFault {
+				// The receipt handle is wrong or expired: trying again
+				// cannot help.
+				ferr = reliability.Permanent(ferr)
+			}
+			failed[i] = ferr
+		}
+	}
+	var retry []*inflight
+	for i, e := range batch {
+		ferr, bad := failed[i]
+		if !bad {
+			r.forget(e)
+			continue
+		}
+		e.left--
+		if e.left > 0 && !errors.Is(ferr, reliability.ErrPermanent) {
+			retry = append(retry, e)
+			continue
+		}
+		r.forget(e)
+		r.c.metrics.deleteFailed(e.ctx, ferr)
+		patronlog.FromContext(e.ctx).ErrorContext(e.ctx, "cannot delete a processed message; it will be delivered again",
+			slog.String("message_id", e.id), slog.Any("error", ferr))
+	}
+	return retry
+}
