@@ -261,6 +261,7 @@ func (s *server) done(rw *responseWriter) {
 		return
 	}
 	ctx := r.Context()
+	aborted := false
 	if p != nil {
 		rw.release()
 		if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
@@ -270,7 +271,7 @@ func (s *server) done(rw *responseWriter) {
 			s.pool.Put(rw)
 			panic(p)
 		}
-		s.recovered(ctx, rw, r, p)
+		aborted = !s.recovered(ctx, rw, r, p)
 	} else {
 		rw.finish()
 	}
@@ -314,7 +315,6 @@ func (s *server) done(rw *responseWriter) {
 		s.logAccess(ctx, rw, r, rs, status, elapsed)
 	}
 
-	aborted := p != nil && rw.wroteHeader
 	rw.reset()
 	s.pool.Put(rw)
 	if aborted {
@@ -352,20 +352,21 @@ func (s *server) logAccess(ctx context.Context, rw *responseWriter, r *http.Requ
 		slog.Int64("size", rw.bytes))
 }
 
-// recovered turns a panic into a 500 problem when nothing was sent yet.
-func (s *server) recovered(ctx context.Context, rw *responseWriter, r *http.Request, p any) {
+// recovered turns a panic into a 500 problem when nothing was sent yet; it
+// reports false when the response was already under way (the connection
+// must then be cut).
+func (s *server) recovered(ctx context.Context, rw *responseWriter, r *http.Request, p any) bool {
 	err := fmt.Errorf("panic: %v", p)
 	observability.RecordError(rw.span, err)
 	s.loggerFor(ctx).LogAttrs(ctx, slog.LevelError, "panic in HTTP handler",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.Any("error", err), slog.String("stack", string(debug.Stack())))
 	if rw.hijacked {
-		rw.status = http.StatusInternalServerError
-		return
+		return true // the connection is the handler's; nothing to cut
 	}
 	if rw.wroteHeader {
 		rw.status = http.StatusInternalServerError
-		return
+		return false
 	}
 	h := rw.w.Header()
 	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Cache-Control"} {
@@ -378,6 +379,7 @@ func (s *server) recovered(ctx context.Context, rw *responseWriter, r *http.Requ
 	writeProblem(rw, &Problem{Status: http.StatusInternalServerError, Title: http.StatusText(http.StatusInternalServerError),
 		Detail: "the server failed to handle the request"})
 	rw.finish()
+	return true
 }
 
 // headerCarrier reads propagation headers without the allocation that
