@@ -1,0 +1,359 @@
+// Package kafka is a traced Kafka producer built on franz-go: every message
+// gets a PRODUCER span "publish <topic>" whose context (with every configured
+// propagator) and the correlation ID travel in the record headers, so that
+// the consumer's span continues the producer's trace.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/encoding"
+	"github.com/patron-go/patron/observability"
+)
+
+const scope = observability.ModulePath + "/client/kafka"
+
+// ContentTypeHeader is the record header that names the encoding of the
+// value; the Patron consumer's Message.Decode reads it.
+const ContentTypeHeader = "Content-Type"
+
+// ErrClosed is returned by Send and SendAsync after Close.
+var ErrClosed = errors.New("kafka: producer closed")
+
+// Message is a record to produce. Partition and Offset are set once the
+// broker acknowledged it.
+type Message struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []kgo.RecordHeader
+
+	Partition int32
+	Offset    int64
+}
+
+// NewMessage returns a message of value for topic.
+func NewMessage(topic string, value []byte) *Message {
+	return &Message{Topic: topic, Value: value}
+}
+
+// NewEncodedMessage encodes v as contentType (encoding.JSON or
+// encoding.Protobuf) and records the content type in the ContentTypeHeader.
+func NewEncodedMessage(topic, contentType string, v any) (*Message, error) {
+	ct, err := encoding.Normalize(contentType)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	b, err := encoding.Encode(ct, v)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return &Message{Topic: topic, Value: b, Headers: []kgo.RecordHeader{{Key: ContentTypeHeader, Value: []byte(ct)}}}, nil
+}
+
+// SetHeader sets header key to value, replacing an existing one.
+func (m *Message) SetHeader(key, value string) {
+	HeaderCarrier{Headers: &m.Headers}.Set(key, value)
+}
+
+// Callback receives the outcome of SendAsync.
+type Callback func(msg *Message, err error)
+
+// Producer sends messages to Kafka. It is safe for concurrent use.
+type Producer struct {
+	client *kgo.Client
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	logger *slog.Logger
+
+	sent     metric.Int64Counter
+	duration metric.Float64Histogram
+	attrs    sync.Map // topic -> metric.MeasurementOption, to keep the hot path allocation-free
+
+	mu     sync.RWMutex // guards closed against concurrent Close
+	closed bool
+
+	callbacks *callbackQueue
+}
+
+// NewProducer returns a producer for brokers. Production is idempotent (and
+// so acks=all) unless kgo.DisableIdempotentWrite is passed with
+// WithClientOptions.
+func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
+	if len(brokers) == 0 {
+		return nil, errors.New("kafka: no brokers")
+	}
+	for _, b := range brokers {
+		if b == "" {
+			return nil, errors.New("kafka: empty broker address")
+		}
+	}
+	cfg := config{}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	meter := observability.Meter(cfg.mp, scope)
+	sent, err := meter.Int64Counter(messagingconv.ClientSentMessages{}.Name(),
+		metric.WithUnit("{message}"),
+		metric.WithDescription("Messages the producer attempted to send; failures carry error.type."))
+	if err != nil {
+		return nil, fmt.Errorf("kafka: creating metric: %w", err)
+	}
+	duration, err := observability.DurationHistogram(meter, messagingconv.ClientOperationDuration{}.Name(),
+		"Duration of publishing one message, until the broker acknowledged it.")
+	if err != nil {
+		return nil, fmt.Errorf("kafka: creating metric: %w", err)
+	}
+	kopts := append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	}, cfg.clientOpts...)
+	client, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: creating client: %w", err)
+	}
+	return &Producer{
+		client:    client,
+		tracer:    observability.Tracer(cfg.tp, scope),
+		prop:      observability.Propagator(cfg.prop),
+		logger:    cfg.logger,
+		sent:      sent,
+		duration:  duration,
+		callbacks: newCallbackQueue(),
+	}, nil
+}
+
+// Client returns the underlying franz-go client, for admin requests; records
+// produced through it directly are not traced.
+func (p *Producer) Client() *kgo.Client { return p.client }
+
+// Send produces msgs and waits until the broker acknowledged each of them or
+// ctx ends. It returns the failures joined; the messages that succeeded have
+// Partition and Offset set.
+func (p *Producer) Send(ctx context.Context, msgs ...*Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return ErrClosed
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(msgs))
+	for i, m := range msgs {
+		if err := validate(m); err != nil {
+			errs[i] = err
+			continue
+		}
+		wg.Add(1)
+		p.produce(ctx, m, func(err error) {
+			errs[i] = err
+			wg.Done()
+		})
+	}
+	p.mu.RUnlock()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// SendAsync produces msg without waiting and calls cb (which may be nil)
+// with the outcome. Callbacks run one at a time, in completion order, on a
+// goroutine of the producer: never on franz-go's promise goroutine, so a
+// slow callback delays later callbacks but never production. Cancelling ctx
+// after SendAsync returned does not abort the message (a request that
+// returned must not take its fire-and-forget message with it); ctx still
+// gives the span its parent and the correlation ID.
+func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb Callback) error {
+	if err := validate(msg); err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.produce(context.WithoutCancel(ctx), msg, func(err error) {
+		if cb == nil {
+			if err != nil {
+				p.logger.ErrorContext(ctx, "kafka: asynchronous send failed", "topic", msg.Topic, "error", err)
+			}
+			return
+		}
+		p.callbacks.push(func() { cb(msg, err) })
+	})
+	return nil
+}
+
+func validate(m *Message) error {
+	if m == nil {
+		return errors.New("kafka: nil message")
+	}
+	if m.Topic == "" {
+		return errors.New("kafka: message without topic")
+	}
+	return nil
+}
+
+// produce starts the PRODUCER span, writes the trace context into a copy of
+// the message's headers and hands the record to franz-go; done runs on the
+// promise goroutine and must not block.
+func (p *Producer) produce(ctx context.Context, m *Message, done func(error)) {
+	headers := make([]kgo.RecordHeader, len(m.Headers), len(m.Headers)+3)
+	copy(headers, m.Headers)
+	rec := &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+
+	attrs := make([]attribute.KeyValue, 0, 2)
+	attrs = append(attrs, semconv.MessagingMessageBodySize(len(m.Value)))
+	if len(m.Key) > 0 && utf8.Valid(m.Key) {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(m.Key)))
+	}
+	ctx, span := observability.StartProducerSpan(ctx, p.tracer, p.prop, HeaderCarrier{Headers: &headers},
+		semconv.MessagingSystemKafka, m.Topic, attrs...)
+	rec.Headers = headers
+	start := time.Now()
+	p.client.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		elapsed := time.Since(start).Seconds()
+		if err != nil {
+			observability.RecordError(span, err)
+			failAttrs := metric.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(m.Topic),
+				semconv.MessagingOperationName(observability.OperationPublish), semconv.ErrorTypeKey.String(errorType(err)))
+			p.sent.Add(ctx, 1, failAttrs)
+			p.duration.Record(ctx, elapsed, failAttrs)
+		} else {
+			m.Partition, m.Offset = r.Partition, r.Offset
+			if span.IsRecording() {
+				span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
+					semconv.MessagingKafkaOffset(int(r.Offset)))
+			}
+			ok := p.okAttrs(m.Topic)
+			p.sent.Add(ctx, 1, ok)
+			p.duration.Record(ctx, elapsed, ok)
+		}
+		span.End()
+		done(err)
+	})
+}
+
+func (p *Producer) okAttrs(topic string) metric.MeasurementOption {
+	if v, ok := p.attrs.Load(topic); ok {
+		return v.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic),
+		semconv.MessagingOperationName(observability.OperationPublish)))
+	v, _ := p.attrs.LoadOrStore(topic, o)
+	return v.(metric.MeasurementOption)
+}
+
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, kgo.ErrClientClosed):
+		return "client_closed"
+	}
+	return "_OTHER"
+}
+
+// Close flushes buffered messages (waiting at most until ctx ends), runs the
+// pending callbacks and closes the client. Later sends return ErrClosed.
+func (p *Producer) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+
+	var errs []error
+	if err := p.client.Flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: flushing: %w", err))
+	}
+	// Close fails what is still buffered (only after a flush that ctx cut
+	// short), which queues their callbacks before the queue closes.
+	p.client.Close()
+	if err := p.callbacks.close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: waiting for callbacks: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// callbackQueue runs callbacks in order on one goroutine; push never blocks,
+// so franz-go's promise goroutine never waits on user code.
+type callbackQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	items  []func()
+	closed bool
+	done   chan struct{}
+}
+
+func newCallbackQueue() *callbackQueue {
+	q := &callbackQueue{done: make(chan struct{})}
+	q.cond = sync.NewCond(&q.mu)
+	go q.run()
+	return q
+}
+
+func (q *callbackQueue) push(f func()) {
+	q.mu.Lock()
+	q.items = append(q.items, f)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *callbackQueue) run() {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		for len(q.items) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if len(q.items) == 0 {
+			q.mu.Unlock()
+			return
+		}
+		batch := q.items
+		q.items = nil
+		q.mu.Unlock()
+		for _, f := range batch {
+			f()
+		}
+	}
+}
+
+func (q *callbackQueue) close(ctx context.Context) error {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,435 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/observability"
+	patronlog "github.com/patron-go/patron/observability/log"
+)
+
+// errStopped means the partition was revoked or the component is stopping
+// while a message waited for a retry: it is left uncommitted.
+var errStopped = errors.New("kafka: partition worker stopped")
+
+// maxErrorHeader bounds the error text copied into a dead-letter header.
+const maxErrorHeader = 1024
+
+// worker handles the records of one partition, in order, on its own
+// goroutine. The poll loop appends to its queue and never waits for it.
+type worker struct {
+	c  *Component
+	cl *kgo.Client
+	tp topicPartition
+
+	ctx    context.Context // handlers' context; cancelled after the drain timeout
+	cancel context.CancelFunc
+	stop   chan struct{} // closed to stop taking records and retrying
+	once   sync.Once
+	done   chan struct{}
+	wake   chan struct{}
+
+	mu     sync.Mutex
+	queue  []*kgo.Record
+	paused bool
+
+	hwm  atomic.Int64 // high watermark of the last fetch
+	next atomic.Int64 // offset after the last handled record
+
+	partitionID string
+	attrs       metric.MeasurementOption
+	lagAttrs    metric.MeasurementOption
+	baseAttrs   []attribute.KeyValue
+}
+
+func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	w := &worker{
+		c: c, cl: cl, tp: tp, ctx: ctx, cancel: cancel,
+		stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1),
+		partitionID: strconv.Itoa(int(tp.partition)),
+	}
+	w.hwm.Store(-1)
+	w.next.Store(-1)
+	w.baseAttrs = []attribute.KeyValue{
+		semconv.MessagingSystemKafka,
+		semconv.MessagingDestinationName(tp.topic),
+		semconv.MessagingConsumerGroupName(c.group),
+		semconv.MessagingOperationName(observability.OperationProcess),
+	}
+	w.attrs = metric.WithAttributeSet(attribute.NewSet(w.baseAttrs...))
+	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(append(w.baseAttrs[:3:3], semconv.MessagingDestinationPartitionID(w.partitionID))...))
+	return w
+}
+
+func (w *worker) pauseMap() map[string][]int32 {
+	return map[string][]int32{w.tp.topic: {w.tp.partition}}
+}
+
+func (w *worker) enqueue(cl *kgo.Client, recs []*kgo.Record) {
+	w.mu.Lock()
+	if w.next.Load() < 0 {
+		w.next.Store(recs[0].Offset)
+	}
+	w.queue = append(w.queue, recs...)
+	if !w.paused && len(w.queue) >= w.c.cfg.queueSize {
+		// Fetching stops at a full queue; records the client still
+		// buffers for the partition are kept back, not skipped.
+		w.paused = true
+		cl.PauseFetchPartitions(w.pauseMap())
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take appends up to n queued records to buf.
+func (w *worker) take(n int, buf []*kgo.Record) []*kgo.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n = min(n, len(w.queue))
+	buf = append(buf, w.queue[:n]...)
+	clear(w.queue[:n])
+	w.queue = w.queue[n:]
+	if w.paused && len(w.queue) <= w.c.cfg.queueSize/2 {
+		w.paused = false
+		w.cl.ResumeFetchPartitions(w.pauseMap())
+	}
+	return buf
+}
+
+func (w *worker) stopSoft() { w.once.Do(func() { close(w.stop) }) }
+
+func (w *worker) stopped() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	defer w.cancel()
+	if w.c.cfg.batch != nil {
+		w.runBatch()
+		return
+	}
+	buf := make([]*kgo.Record, 0, 64)
+	for {
+		buf = w.take(cap(buf), buf[:0])
+		if len(buf) == 0 {
+			select {
+			case <-w.wake:
+				continue
+			case <-w.stop:
+				return
+			}
+		}
+		for i, rec := range buf {
+			// Records taken but not started are dropped on a stop: they
+			// are not committed, so the next owner gets them.
+			if w.stopped() || !w.handleOne(rec) {
+				clear(buf)
+				return
+			}
+			buf[i] = nil
+		}
+	}
+}
+
+func (w *worker) runBatch() {
+	size, timeout := w.c.cfg.batchSize, w.c.cfg.batchTimeout
+	batch := make([]*kgo.Record, 0, size)
+	var (
+		timer  *time.Timer
+		timerC <-chan time.Time
+	)
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
+			timer, timerC = nil, nil
+		}
+	}
+	defer stopTimer()
+	flush := func() bool {
+		stopTimer()
+		ok := w.handleBatch(batch)
+		clear(batch)
+		batch = batch[:0]
+		return ok
+	}
+	for {
+		if w.stopped() {
+			return
+		}
+		batch = w.take(size-len(batch), batch)
+		if len(batch) >= size {
+			if !flush() {
+				return
+			}
+			continue
+		}
+		if len(batch) > 0 && timerC == nil {
+			// The timeout runs from the batch's first message, so a
+			// partial batch on an idle topic is handled too.
+			timer = time.NewTimer(timeout)
+			timerC = timer.C
+		}
+		select {
+		case <-w.wake:
+		case <-timerC:
+			timer, timerC = nil, nil
+			if !flush() {
+				return
+			}
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+func (w *worker) spanAttrs(rec *kgo.Record) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs,
+		semconv.MessagingConsumerGroupName(w.c.group),
+		semconv.MessagingDestinationPartitionID(w.partitionID),
+		semconv.MessagingKafkaOffset(int(rec.Offset)),
+		semconv.MessagingMessageBodySize(len(rec.Value)))
+	if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
+	}
+	return attrs
+}
+
+// handleOne processes rec; false stops the worker.
+func (w *worker) handleOne(rec *kgo.Record) bool {
+	c := w.c
+	msg := newMessage(rec)
+	ctx, span := observability.StartConsumerSpan(w.ctx, c.tracer, c.prop, HeaderCarrier{Headers: &rec.Headers},
+		semconv.MessagingSystemKafka, rec.Topic, w.spanAttrs(rec)...)
+	defer span.End()
+	err := w.attempts(ctx, span, 1, func(ctx context.Context) error { return c.handler(ctx, msg) })
+	switch {
+	case err == nil:
+		w.mark(rec)
+		return true
+	case errors.Is(err, errStopped):
+		return false
+	}
+	return w.dispose(ctx, span, []*kgo.Record{rec}, err)
+}
+
+func (w *worker) handleBatch(recs []*kgo.Record) bool {
+	if len(recs) == 0 {
+		return true
+	}
+	c := w.c
+	msgs := make([]*Message, len(recs))
+	carriers := make([]propagation.TextMapCarrier, len(recs))
+	for i, r := range recs {
+		msgs[i] = newMessage(r)
+		carriers[i] = HeaderCarrier{Headers: &r.Headers}
+	}
+	ctx, span := observability.StartBatchConsumerSpan(w.ctx, c.tracer, c.prop, carriers,
+		semconv.MessagingSystemKafka, w.tp.topic,
+		semconv.MessagingConsumerGroupName(c.group),
+		semconv.MessagingDestinationPartitionID(w.partitionID))
+	defer span.End()
+	err := w.attempts(ctx, span, len(recs), func(ctx context.Context) error { return c.cfg.batch(ctx, msgs) })
+	switch {
+	case err == nil:
+		w.mark(recs[len(recs)-1])
+		return true
+	case errors.Is(err, errStopped):
+		return false
+	}
+	return w.dispose(ctx, span, recs, err)
+}
+
+// attempts calls fn until it succeeds or the retries run out; n is the
+// number of messages fn handles, for the counters. It returns errStopped
+// when the worker was stopped before fn succeeded.
+func (w *worker) attempts(ctx context.Context, span trace.Span, n int, fn func(context.Context) error) error {
+	m := w.c.metrics
+	for attempt := 0; ; attempt++ {
+		err := w.call(ctx, fn)
+		if err == nil {
+			m.processed.Add(ctx, int64(n), w.attrs)
+			return nil
+		}
+		if errors.Is(err, errStopped) {
+			return err
+		}
+		m.failed.Add(ctx, int64(n), metric.WithAttributes(append(w.baseAttrs[:3:3], errorTypeAttr(err))...))
+		if span.IsRecording() {
+			span.RecordError(err, trace.WithAttributes(attribute.Int("patron.attempt", attempt+1)))
+		}
+		// A failure while stopping may be the stop itself (a cancelled
+		// context): the message is not disposed of, but redelivered.
+		if w.stopped() {
+			return errStopped
+		}
+		if attempt >= w.c.cfg.retries {
+			return err
+		}
+		if !w.sleep(attempt) {
+			return errStopped
+		}
+		m.retried.Add(ctx, int64(n), w.attrs)
+	}
+}
+
+// call runs fn once, within the concurrency bound, turning a panic into an
+// error so that one bad message cannot take the service down.
+func (w *worker) call(ctx context.Context, fn func(context.Context) error) (err error) {
+	if sem := w.c.sem; sem != nil {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-w.stop:
+			return errStopped
+		case <-w.ctx.Done():
+			return errStopped
+		}
+	}
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("kafka: handler panicked: %v", r)
+		}
+		if err != nil {
+			w.c.metrics.duration.Record(ctx, time.Since(start).Seconds(),
+				metric.WithAttributes(append(w.baseAttrs[:4:4], errorTypeAttr(err))...))
+		} else {
+			w.c.metrics.duration.Record(ctx, time.Since(start).Seconds(), w.attrs)
+		}
+	}()
+	return fn(ctx)
+}
+
+func errorTypeAttr(err error) attribute.KeyValue {
+	t := fmt.Sprintf("%T", err)
+	switch {
+	case errors.Is(err, context.Canceled):
+		t = "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		t = "timeout"
+	case t == "*errors.errorString" || t == "*fmt.wrapError" || t == "*fmt.wrapErrors" || t == "*errors.joinError":
+		t = "_OTHER"
+	}
+	return semconv.ErrorTypeKey.String(t)
+}
+
+func (w *worker) sleep(attempt int) bool {
+	t := time.NewTimer(w.c.cfg.backoff.Delay(attempt))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.stop:
+		return false
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+func (w *worker) mark(last *kgo.Record) {
+	w.cl.MarkCommitRecords(last)
+	w.next.Store(last.Offset + 1)
+}
+
+// dispose applies the failure strategy to recs, whose handler failed with
+// err after the retries; false stops the worker.
+func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Record, err error) bool {
+	c := w.c
+	observability.RecordError(span, err)
+	logger := patronlog.FromContext(ctx)
+	first, last := recs[0], recs[len(recs)-1]
+	where := []any{"topic", first.Topic, "partition", first.Partition, "offset", first.Offset,
+		"messages", len(recs), "attempts", c.cfg.retries + 1, "error", err}
+	switch c.cfg.failure.action {
+	case actionStop:
+		logger.ErrorContext(ctx, "kafka message failed after retries; stopping the consumer", where...)
+		c.stopWith(fmt.Errorf("kafka: %s: message %s/%d@%d failed after %d attempts: %w",
+			c.name, first.Topic, first.Partition, first.Offset, c.cfg.retries+1, err))
+		return false
+	case actionDeadLetter:
+		for attempt := 0; ; attempt++ {
+			derr := w.deadLetter(ctx, recs, err)
+			if derr == nil {
+				c.metrics.deadLettered.Add(ctx, int64(len(recs)), w.attrs)
+				logger.WarnContext(ctx, "kafka message sent to the dead-letter topic", append(where, "dead_letter_topic", c.cfg.failure.topic)...)
+				w.mark(last)
+				return true
+			}
+			logger.ErrorContext(ctx, "kafka dead-lettering failed; retrying", append(where, "dead_letter_error", derr)...)
+			if !w.sleep(attempt) {
+				return false
+			}
+		}
+	default:
+		c.metrics.skipped.Add(ctx, int64(len(recs)), w.attrs)
+		logger.ErrorContext(ctx, "kafka message skipped after failed retries", where...)
+		w.mark(last)
+		return true
+	}
+}
+
+func (w *worker) deadLetter(ctx context.Context, recs []*kgo.Record, herr error) error {
+	c := w.c
+	topic := c.cfg.failure.topic
+	msg := herr.Error()
+	if len(msg) > maxErrorHeader {
+		msg = msg[:maxErrorHeader]
+		for !utf8.ValidString(msg) {
+			msg = msg[:len(msg)-1]
+		}
+	}
+	outs := make([]*kgo.Record, len(recs))
+	spans := make([]trace.Span, len(recs))
+	for i, r := range recs {
+		headers := make([]kgo.RecordHeader, len(r.Headers), len(r.Headers)+8)
+		copy(headers, r.Headers)
+		carrier := HeaderCarrier{Headers: &headers}
+		carrier.Set(DeadLetterErrorHeader, msg)
+		carrier.Set(DeadLetterTopicHeader, r.Topic)
+		carrier.Set(DeadLetterPartitionHeader, strconv.Itoa(int(r.Partition)))
+		carrier.Set(DeadLetterOffsetHeader, strconv.FormatInt(r.Offset, 10))
+		carrier.Set(DeadLetterGroupHeader, c.group)
+		// The dead-letter publish continues the failed message's trace:
+		// its context replaces the original one in the headers.
+		_, spans[i] = observability.StartProducerSpan(ctx, c.tracer, c.prop, carrier, semconv.MessagingSystemKafka, topic,
+			semconv.MessagingMessageBodySize(len(r.Value)))
+		outs[i] = &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}
+	}
+	results := w.cl.ProduceSync(w.ctx, outs...)
+	var errs []error
+	for i, res := range results {
+		if res.Err != nil {
+			observability.RecordError(spans[i], res.Err)
+			errs = append(errs, res.Err)
+		}
+		spans[i].End()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("kafka: producing to dead-letter topic %q: %w", topic, err)
+	}
+	return nil
+}
