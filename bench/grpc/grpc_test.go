@@ -1,0 +1,135 @@
+// Package grpc benchmarks the cost Patron's gRPC server component and
+// client add to a unary call over loopback TCP, against bare grpc-go with
+// the same service, side by side in one run:
+//
+//	go test -run '^$' -bench . -benchmem -count 3 ./bench/grpc/
+package grpc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+
+	clientgrpc "github.com/patron-go/patron/client/grpc"
+	patrongrpc "github.com/patron-go/patron/component/grpc"
+	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/internal/grpctest"
+	"github.com/patron-go/patron/observability/log"
+)
+
+// discard is a span exporter that drops everything, so the benchmark
+// measures span creation and processing, not an exporter's I/O.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
+
+type telemetry struct {
+	tp *sdktrace.TracerProvider
+	mp *sdkmetric.MeterProvider
+}
+
+func newTelemetry(b *testing.B, sampler sdktrace.Sampler) telemetry {
+	t := telemetry{
+		tp: sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithBatcher(discard{})),
+		mp: sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
+	}
+	b.Cleanup(func() {
+		_ = t.tp.Shutdown(context.Background())
+		_ = t.mp.Shutdown(context.Background())
+	})
+	return t
+}
+
+func bareServer(b *testing.B) string {
+	return grpctest.Serve(b, &grpctest.Service{})
+}
+
+func patronServer(b *testing.B, tel telemetry) string {
+	comp, err := patrongrpc.New("127.0.0.1:0",
+		patrongrpc.WithTracerProvider(tel.tp),
+		patrongrpc.WithMeterProvider(tel.mp),
+		// The access log is on, as in production, written as JSON.
+		patrongrpc.WithLogger(log.New(io.Discard, log.FormatJSON, slog.LevelInfo)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	(&grpctest.Service{}).Register(comp.Server())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- comp.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	})
+	return comp.Addr().String()
+}
+
+func bareClient(b *testing.B, addr string) testgrpc.TestServiceClient {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return testgrpc.NewTestServiceClient(conn)
+}
+
+func patronClient(b *testing.B, addr string, tel telemetry) testgrpc.TestServiceClient {
+	conn, err := clientgrpc.NewClient(addr, clientgrpc.WithInsecure(),
+		clientgrpc.WithTracerProvider(tel.tp), clientgrpc.WithMeterProvider(tel.mp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return testgrpc.NewTestServiceClient(conn)
+}
+
+func run(b *testing.B, ctx context.Context, client testgrpc.TestServiceClient) {
+	req := &testpb.SimpleRequest{Payload: &testpb.Payload{Body: make([]byte, 64)}}
+	// Warm the connection up outside the measurement.
+	if _, err := client.UnaryCall(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := client.UnaryCall(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnary compares one unary call, sequentially, with:
+//   - bare: grpc-go server and client, nothing else;
+//   - patron-server: Patron's component, bare client;
+//   - patron: Patron's component and client, every call sampled;
+//   - patron-unsampled: the same, with a sampler that records nothing (the
+//     access log and metrics still run).
+func BenchmarkUnary(b *testing.B) {
+	ctx := correlation.ContextWithID(context.Background(), "bench-correlation-id")
+	b.Run("bare", func(b *testing.B) {
+		run(b, ctx, bareClient(b, bareServer(b)))
+	})
+	b.Run("patron-server", func(b *testing.B) {
+		tel := newTelemetry(b, sdktrace.AlwaysSample())
+		run(b, ctx, bareClient(b, patronServer(b, tel)))
+	})
+	b.Run("patron", func(b *testing.B) {
+		tel := newTelemetry(b, sdktrace.AlwaysSample())
+		run(b, ctx, patronClient(b, patronServer(b, tel), tel))
+	})
+	b.Run("patron-unsampled", func(b *testing.B) {
+		tel := newTelemetry(b, sdktrace.NeverSample())
+		run(b, ctx, patronClient(b, patronServer(b, tel), tel))
+	})
+}
