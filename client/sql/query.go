@@ -21,7 +21,7 @@ const (
 )
 
 // Sanitize returns query with every literal (strings, numbers, hex and bit
-// strings, PostgreSQL dollar-quoted and E'' strings, MySQL "..." strings)
+// strings, PostgreSQL dollar-quoted and E” strings, MySQL "..." strings)
 // replaced by ? and comments removed, so that values never reach spans or
 // logs. Placeholders ($1, ?, :name, @p1), keywords, identifiers and quoted
 // identifiers are kept. It never fails: unterminated literals and comments
@@ -284,7 +284,7 @@ func (l *lexer) skipIdent() {
 
 // scanWord reads an identifier or keyword, folding typed string prefixes
 // (E'..', X'..', B'..', N'..', U&'..', _utf8mb4'..') into one literal, since
-// E'' strings use backslash escapes that would otherwise split the literal.
+// E” strings use backslash escapes that would otherwise split the literal.
 func (l *lexer) scanWord() tokKind {
 	start := l.pos
 	l.skipIdent()

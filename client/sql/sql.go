@@ -229,7 +229,7 @@ func (in *instrumentation) otelsqlOptions(cfg *config, t target) []otelsql.Optio
 		}
 	}
 	opts := []otelsql.Option{
-		otelsql.WithTracerProvider(scopedTracerProvider{tp: cfg.tracerProvider}),
+		otelsql.WithTracerProvider(scopedTracerProvider{tp: cfg.tracerProvider, redact: t.dialect == dialectMySQL}),
 		otelsql.WithMeterProvider(scopedMeterProvider{mp: cfg.meterProvider}),
 		otelsql.WithAttributes(cfg.commonAttributes()...),
 		otelsql.WithSpanOptions(spanOpts),
@@ -382,10 +382,46 @@ func errorType(err error) string {
 type scopedTracerProvider struct {
 	trace.TracerProvider // nil: only to satisfy the interface's embedded type
 	tp                   trace.TracerProvider
+	redact               bool
 }
 
 func (p scopedTracerProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
-	return observability.Tracer(p.tp, scope)
+	t := observability.Tracer(p.tp, scope)
+	if p.redact {
+		return redactingTracer{Tracer: t}
+	}
+	return t
+}
+
+// redactingTracer hands out spans that sanitise MySQL error messages before
+// recording them: MySQL quotes values into its messages ("Duplicate entry
+// 'alice@example.com' for key 'email'"), and those must not reach spans.
+type redactingTracer struct{ trace.Tracer }
+
+func (t redactingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	ctx, span := t.Tracer.Start(ctx, name, opts...)
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	return ctx, redactingSpan{Span: span}
+}
+
+type redactingSpan struct{ trace.Span }
+
+func (s redactingSpan) RecordError(err error, opts ...trace.EventOption) {
+	s.Span.RecordError(redactMySQLError(err), opts...)
+}
+
+// redactMySQLError returns err with the values in a MySQL server error
+// message replaced by ?; other errors are returned as they are.
+func redactMySQLError(err error) error {
+	var myErr *mysql.MySQLError
+	if !errors.As(err, &myErr) {
+		return err
+	}
+	redacted := *myErr
+	redacted.Message = SanitizeMySQL(myErr.Message)
+	return &redacted
 }
 
 // scopedMeterProvider gives otelsql Patron's meter, whose duration
