@@ -357,6 +357,11 @@ func (rc *routeCache) fill(w http.ResponseWriter, r *http.Request, next http.Han
 	leader := false
 	v, err, _ := rc.flight.Do(key, func() (any, error) {
 		leader = true
+		// A request that missed while another filled the entry, and
+		// arrived after that flight ended, finds the entry here.
+		if e, _, err := rc.lookup(r.Context(), rc.baseKey(r), r.Header); err == nil && e != nil && rc.usable(e, d, time.Now(), r) {
+			return &flightResult{e: e, storable: true, vary: varyHeaders(e.Header), reqVary: variantKey("", varyHeaders(e.Header), r.Header)}, nil
+		}
 		return rc.record(r, next, d), nil
 	})
 	if err != nil {
