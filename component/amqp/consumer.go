@@ -70,6 +70,10 @@ type Component struct {
 	consumed metric.Int64Counter
 	outcomes metric.Int64Counter
 	baseAttr []attribute.KeyValue
+	// Precomputed attribute sets keep the per-message metric cost to the
+	// recording itself.
+	baseOpt      metric.MeasurementOption
+	processedOpt metric.MeasurementOption
 
 	ready atomic.Bool
 }
@@ -122,6 +126,9 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 			semconv.MessagingOperationName(observability.OperationProcess),
 		},
 	}
+	comp.baseOpt = metric.WithAttributeSet(attribute.NewSet(comp.baseAttr...))
+	comp.processedOpt = metric.WithAttributeSet(attribute.NewSet(append(comp.baseAttr[:len(comp.baseAttr):len(comp.baseAttr)],
+		OutcomeKey.String(OutcomeProcessed))...))
 	meter := observability.Meter(c.mp, scope)
 	var err error
 	if comp.duration, err = observability.DurationHistogram(meter, "messaging.process.duration",
@@ -412,10 +419,9 @@ func (c *Component) deliveryAttrs(d *amqp.Delivery) []attribute.KeyValue {
 }
 
 func (c *Component) received(ctx context.Context, d *amqp.Delivery, start time.Time) {
-	opt := metric.WithAttributes(c.baseAttr...)
-	c.consumed.Add(ctx, 1, opt)
+	c.consumed.Add(ctx, 1, c.baseOpt)
 	if !d.Timestamp.IsZero() {
-		c.age.Record(ctx, max(start.Sub(d.Timestamp), 0).Seconds(), opt)
+		c.age.Record(ctx, max(start.Sub(d.Timestamp), 0).Seconds(), c.baseOpt)
 	}
 }
 
@@ -478,14 +484,19 @@ func callHandler(fn func() error) (err error) {
 }
 
 func (c *Component) recordDuration(ctx context.Context, start time.Time, err error) {
-	attrs := c.baseAttr
-	if err != nil {
-		attrs = append(attrs[:len(attrs):len(attrs)], semconv.ErrorTypeKey.String("handler"))
+	if err == nil {
+		c.duration.Record(ctx, time.Since(start).Seconds(), c.baseOpt)
+		return
 	}
+	attrs := append(c.baseAttr[:len(c.baseAttr):len(c.baseAttr)], semconv.ErrorTypeKey.String("handler"))
 	c.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
 }
 
 func (c *Component) count(ctx context.Context, outcome string) {
+	if outcome == OutcomeProcessed {
+		c.outcomes.Add(ctx, 1, c.processedOpt)
+		return
+	}
 	attrs := append(c.baseAttr[:len(c.baseAttr):len(c.baseAttr)], OutcomeKey.String(outcome))
 	c.outcomes.Add(ctx, 1, metric.WithAttributes(attrs...))
 }
@@ -555,6 +566,8 @@ func (c *Component) requeue(ctx context.Context, s *session, msg *Message) error
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// UserId is left out: the broker refuses a user-id that is not the
+	// publishing connection's, which would close the channel.
 	dc, err := s.pub.PublishWithDeferredConfirmWithContext(pctx, "", c.queue, false, false, amqp.Publishing{
 		Headers:         headers,
 		ContentType:     d.ContentType,
@@ -567,8 +580,6 @@ func (c *Component) requeue(ctx context.Context, s *session, msg *Message) error
 		MessageId:       d.MessageId,
 		Timestamp:       d.Timestamp,
 		Type:            d.Type,
-		// UserId is left out: the broker refuses a user-id that is not the
-		// publishing connection's, which would close the channel.
 		AppId:           d.AppId,
 		Body:            d.Body,
 	})

@@ -2,6 +2,9 @@ package amqp
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -117,14 +120,14 @@ func headerInt(h amqp.Table, key string) int {
 	case uint64:
 		return int(min(v, 1<<31))
 	case string:
-		n := 0
-		for i := 0; i < len(v) && i < 10; i++ {
-			if v[i] < '0' || v[i] > '9' {
-				return 0
-			}
-			n = n*10 + int(v[i]-'0')
+		n, err := strconv.Atoi(v)
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+			return 1 << 31
 		}
-		return n
+		if err != nil {
+			return 0
+		}
+		return max(min(n, 1<<31), 0)
 	default:
 		return 0
 	}
