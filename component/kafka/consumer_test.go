@@ -541,8 +541,14 @@ func TestNewValidates(t *testing.T) {
 			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithRetries(-1, fastBackoff))
 			return err
 		},
-		"nil tracer": func() error { _, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithTracerProvider(nil)); return err },
-		"bad batch":  func() error { _, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, nil, kafka.WithBatchHandler(nil, 1, 1)); return err },
+		"nil tracer": func() error {
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithTracerProvider(nil))
+			return err
+		},
+		"bad batch": func() error {
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, nil, kafka.WithBatchHandler(nil, 1, 1))
+			return err
+		},
 	}
 	for name, f := range cases {
 		if f() == nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -193,6 +194,9 @@ func (c *Cluster) CommittedOffset(ctx context.Context, group, topic string, part
 	}
 	defer cl.Close()
 	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return -1, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("kafkatest: fetching offsets of %q: %w", group, err)
 	}

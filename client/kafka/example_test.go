@@ -1,0 +1,50 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/patron-go/patron/client/kafka"
+	"github.com/patron-go/patron/encoding"
+	"github.com/patron-go/patron/internal/kafkatest"
+)
+
+// Send waits for the broker's acknowledgement; SendAsync reports through a
+// callback. Both write the trace context and the correlation ID of ctx into
+// the record headers.
+func ExampleProducer() {
+	cluster, err := kafkatest.Start(kafkatest.WithTopics("orders"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+
+	ctx := context.Background()
+	producer, err := kafka.NewProducer(cluster.Addrs())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	msg, err := kafka.NewEncodedMessage("orders", encoding.JSON, map[string]any{"id": "o-1", "total": 42})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	msg.Key = []byte("o-1")
+	if err := producer.Send(ctx, msg); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("acknowledged at offset", msg.Offset)
+
+	_ = producer.SendAsync(ctx, kafka.NewMessage("orders", []byte(`{"id":"o-2"}`)), func(m *kafka.Message, err error) {
+		fmt.Println("async sent:", err == nil)
+	})
+	if err := producer.Close(ctx); err != nil { // flushes and runs pending callbacks
+		fmt.Println(err)
+	}
+	// Output:
+	// acknowledged at offset 0
+	// async sent: true
+}
