@@ -67,6 +67,10 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.receive(w, r)
 		return
 	}
+	if action == "SendMessageBatch" && isJSON {
+		g.sendBatch(w, r)
+		return
+	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	g.next.ServeHTTP(w, r)
@@ -123,4 +127,42 @@ func hasMessages(body []byte) bool {
 		Messages []json.RawMessage `json:"Messages"`
 	}
 	return json.Unmarshal(body, &out) == nil && len(out.Messages) > 0
+}
+
+// sendBatch fixes goaws v0.5.4's JSON answer to SendMessageBatch, which
+// names the lists after the XML elements (SendMessageBatchResultEntry,
+// BatchResultErrorEntry) instead of Successful and Failed, so the SDK would
+// see no result for any entry.
+func (g *guard) sendBatch(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	g.mu.RLock()
+	g.next.ServeHTTP(rec, r)
+	g.mu.RUnlock()
+	body := rec.Body.Bytes()
+	if rec.Code == http.StatusOK {
+		var out map[string]json.RawMessage
+		if json.Unmarshal(body, &out) == nil {
+			fixed := map[string]json.RawMessage{"Successful": json.RawMessage("[]"), "Failed": json.RawMessage("[]")}
+			for k, v := range out {
+				switch k {
+				case "SendMessageBatchResultEntry":
+					k = "Successful"
+				case "BatchResultErrorEntry":
+					k = "Failed"
+				}
+				if string(v) != "null" {
+					fixed[k] = v
+				}
+			}
+			if b, err := json.Marshal(fixed); err == nil {
+				body = b
+			}
+		}
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
 }

@@ -1,0 +1,108 @@
+package sns_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+
+	"github.com/patron-go/patron/client/sns"
+	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/internal/sqstest"
+	"github.com/patron-go/patron/observability/observabilitytest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := sqstest.CloseShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "closing the emulator:", err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func attrs(n int) map[string]types.MessageAttributeValue {
+	m := make(map[string]types.MessageAttributeValue, n)
+	for i := range n {
+		m[fmt.Sprintf("a%d", i)] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("v")}
+	}
+	return m
+}
+
+// TestPublishPropagates: Publish writes traceparent and the correlation ID
+// as attributes, which reach a subscribed queue inside the JSON envelope,
+// under a PRODUCER span; 11 attributes (or 9 plus propagation) give
+// ErrTooManyAttributes and publish nothing.
+func TestPublishPropagates(t *testing.T) {
+	emu := sqstest.Shared(t)
+	kit := observabilitytest.New(t)
+	snsClient := sqstest.NewSNSClient(emu.Endpoint())
+	sqsClient := sqstest.NewSQSClient(emu.Endpoint())
+	topicName := sqstest.UniqueName("topic")
+	topic := sqstest.CreateTopic(t, snsClient, topicName)
+	url, arn := sqstest.CreateQueue(t, sqsClient, sqstest.UniqueName("sub"), nil)
+	sqstest.Subscribe(t, snsClient, topic, arn, false)
+
+	p, err := sns.New(snsClient, sns.WithTracerProvider(kit.TracerProvider), sns.WithMeterProvider(kit.MeterProvider), sns.WithPropagator(kit.Propagator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := correlation.ContextWithID(t.Context(), "corr-7")
+	for _, n := range []int{11, 9} {
+		_, err := p.Publish(ctx, topic, sns.Message{Body: "x", Attributes: attrs(n)})
+		if !errors.Is(err, sns.ErrTooManyAttributes) || !strings.Contains(err.Error(), "at most 10") {
+			t.Fatalf("%d attributes: %v, want a clear ErrTooManyAttributes", n, err)
+		}
+	}
+	id, err := p.Publish(ctx, topic, sns.Message{Body: "hello", Attributes: attrs(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sqsClient.ReceiveMessage(t.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2, MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("queue got %d messages, want only the valid one", len(out.Messages))
+	}
+	var env struct {
+		Message           string
+		MessageAttributes map[string]map[string]string
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &env); err != nil {
+		t.Fatal(err)
+	}
+	spans := observabilitytest.Named(kit.Spans(), "publish "+topicName)
+	span := spans[len(spans)-1]
+	if env.Message != "hello" || len(env.MessageAttributes) != 3 ||
+		!strings.Contains(fmt.Sprint(env.MessageAttributes["traceparent"]), span.SpanContext().SpanID().String()) ||
+		!strings.Contains(fmt.Sprint(env.MessageAttributes[correlation.HeaderKey]), "corr-7") {
+		t.Fatalf("envelope %+v", env)
+	}
+	observabilitytest.AssertTree(t, kit.Spans(), observabilitytest.Want{
+		Name: "publish " + topicName, Kind: trace.SpanKindProducer,
+		Attrs: []attribute.KeyValue{semconv.MessagingSystemAWSSNS, semconv.MessagingMessageID(id), semconv.AWSSNSTopicARN(topic)},
+	})
+	if n := kit.Sum(t, "messaging.client.sent.messages", semconv.ErrorTypeKey.String("too_many_attributes")); n != 2 {
+		t.Fatalf("rejected publishes counted %v, want 2", n)
+	}
+	if _, err := sns.New(nil); err == nil {
+		t.Fatal("New accepted a nil client")
+	}
+}
