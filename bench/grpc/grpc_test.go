@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -132,4 +133,47 @@ func BenchmarkUnary(b *testing.B) {
 		tel := newTelemetry(b, sdktrace.NeverSample())
 		run(b, ctx, patronClient(b, patronServer(b, tel), tel))
 	})
+}
+
+// BenchmarkUnaryInterleaved alternates calls to a bare server/client pair
+// and to Patron's (sampled and unsampled) in one loop and times each call,
+// so that the load of a shared machine hits all of them alike; it reports
+// the mean per call of each and the ratios to bare. The ns/op of this
+// benchmark is the sum of the three calls.
+func BenchmarkUnaryInterleaved(b *testing.B) {
+	ctx := correlation.ContextWithID(context.Background(), "bench-correlation-id")
+	sampled := newTelemetry(b, sdktrace.AlwaysSample())
+	unsampled := newTelemetry(b, sdktrace.NeverSample())
+	clients := []testgrpc.TestServiceClient{
+		bareClient(b, bareServer(b)),
+		patronClient(b, patronServer(b, sampled), sampled),
+		patronClient(b, patronServer(b, unsampled), unsampled),
+	}
+	req := &testpb.SimpleRequest{Payload: &testpb.Payload{Body: make([]byte, 64)}}
+	for _, c := range clients {
+		if _, err := c.UnaryCall(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var total [3]time.Duration
+	n := 0
+	b.ResetTimer()
+	for b.Loop() {
+		// Rotate the order so that none always runs first (or last).
+		for k := range clients {
+			i := (n + k) % len(clients)
+			start := time.Now()
+			if _, err := clients[i].UnaryCall(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+			total[i] += time.Since(start)
+		}
+		n++
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
+	b.ReportMetric(per(total[0]), "bare-ns/call")
+	b.ReportMetric(per(total[1]), "patron-ns/call")
+	b.ReportMetric(per(total[2]), "unsampled-ns/call")
+	b.ReportMetric(per(total[1])/per(total[0]), "patron/bare")
+	b.ReportMetric(per(total[2])/per(total[0]), "unsampled/bare")
 }

@@ -245,8 +245,9 @@ func TestCorrelationIDReachesServerLogs(t *testing.T) {
 	if access["rpc.response.status_code"] != "OK" || access["rpc.type"] != "unary" || access["level"] != "INFO" {
 		t.Errorf("access record = %v", access)
 	}
-	if d, ok := access["duration_s"].(float64); !ok || d < 0 {
-		t.Errorf("access record duration_s = %v", access["duration_s"])
+	// slog writes a Duration as nanoseconds in JSON.
+	if d, ok := access["duration"].(float64); !ok || d <= 0 {
+		t.Errorf("access record duration = %v", access["duration"])
 	}
 	if _, ok := access["client.address"]; !ok {
 		t.Errorf("access record has no client.address: %v", access)
