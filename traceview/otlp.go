@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/status"
@@ -157,7 +158,10 @@ func (h *otlpHTTP) putBuf(b *bytes.Buffer) {
 
 func (h *otlpHTTP) reject(w http.ResponseWriter, r *http.Request, mt string, code int, err error) {
 	h.log.Warn("traceview: rejected OTLP/HTTP export", "remote", r.RemoteAddr, "status", code, "error", err)
-	writeOTLP(w, mt, code, &status.Status{Code: int32(httpToGRPC(code)), Message: err.Error()})
+	// Decoder errors may quote the invalid input; protobuf strings must be
+	// valid UTF-8 or the response itself fails to encode.
+	msg := strings.ToValidUTF8(err.Error(), "\uFFFD")
+	writeOTLP(w, mt, code, &status.Status{Code: int32(httpToGRPC(code)), Message: msg})
 }
 
 func httpToGRPC(code int) codes.Code {
@@ -245,7 +249,7 @@ func (g *otlpGRPC) serviceDesc() *grpc.ServiceDesc {
 			req, err := decodeOTLPProto(raw.data)
 			if err != nil {
 				g.log.Warn("traceview: rejected OTLP/gRPC export", "error", err)
-				return nil, grpcstatus.Error(codes.InvalidArgument, err.Error())
+				return nil, grpcstatus.Error(codes.InvalidArgument, strings.ToValidUTF8(err.Error(), "\uFFFD"))
 			}
 			return g.Export(ctx, req)
 		},
