@@ -334,8 +334,9 @@ func (c *Component) consume(ctx context.Context, s *session) error {
 	work, stop := context.WithCancel(ctx)
 	defer stop()
 	s.stop = stop
-	// Handlers and acks outlive ctx so that in-flight work finishes.
-	hctx := context.WithoutCancel(ctx)
+	// Handlers and acks outlive ctx so that in-flight work finishes. The
+	// logger goes into the context once per session, not per message.
+	hctx := log.WithContext(context.WithoutCancel(ctx), s.logger)
 	var wg sync.WaitGroup
 	for range c.cfg.workers {
 		if c.cfg.batch != nil {
@@ -431,7 +432,6 @@ func (c *Component) handle(work, hctx context.Context, s *session, d amqp.Delive
 	ctx, span := observability.StartConsumerSpan(hctx, c.tracer, c.prop, HeaderCarrier(d.Headers),
 		semconv.MessagingSystemRabbitMQ, c.queue, c.deliveryAttrs(&d)...)
 	defer span.End()
-	ctx = log.WithContext(ctx, s.logger)
 	c.received(ctx, &d, start)
 	err := callHandler(func() error { return c.handler(ctx, msg) })
 	c.recordDuration(ctx, start, err)
@@ -454,7 +454,6 @@ func (c *Component) handleBatch(work, hctx context.Context, s *session, batch []
 	ctx, span := observability.StartBatchConsumerSpan(hctx, c.tracer, c.prop, carriers,
 		semconv.MessagingSystemRabbitMQ, c.queue)
 	defer span.End()
-	ctx = log.WithContext(ctx, s.logger)
 	for i := range batch {
 		c.received(ctx, &batch[i], start)
 	}
