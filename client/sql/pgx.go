@@ -24,7 +24,7 @@ import (
 type PgxTracer struct {
 	tracer   trace.Tracer
 	duration metric.Float64Histogram
-	rawQuery bool
+	in       *instrumentation
 	base     []attribute.KeyValue // options' attributes and db.system.name
 	fixed    bool                 // WithServer/WithNamespace given: ignore the conn's config
 }
@@ -56,7 +56,7 @@ func NewPgxTracer(opts ...Option) (*PgxTracer, error) {
 	return &PgxTracer{
 		tracer:   observability.Tracer(cfg.tracerProvider, scope),
 		duration: d,
-		rawQuery: cfg.rawQuery,
+		in:       newInstrumentation(cfg, dialectStandard),
 		base:     cfg.commonAttributes(),
 		fixed:    cfg.host != "" || cfg.namespace != "",
 	}, nil
@@ -106,7 +106,7 @@ type pgxCall struct {
 
 type pgxCallKey struct{}
 
-func (t *PgxTracer) start(ctx context.Context, connAttrs []attribute.KeyValue, name, op, query, collection string, extra ...attribute.KeyValue) context.Context {
+func (t *PgxTracer) start(ctx context.Context, connAttrs []attribute.KeyValue, name, op, text, collection string, extra ...attribute.KeyValue) context.Context {
 	metricAttrs := append(make([]attribute.KeyValue, 0, len(connAttrs)+3), connAttrs...)
 	if op != "" {
 		metricAttrs = append(metricAttrs, semconv.DBOperationName(op))
@@ -121,11 +121,8 @@ func (t *PgxTracer) start(ctx context.Context, connAttrs []attribute.KeyValue, n
 	spanCtx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
 	if span.IsRecording() {
 		span.SetAttributes(metricAttrs...)
-		if query != "" {
-			if !t.rawQuery {
-				query = Sanitize(query)
-			}
-			span.SetAttributes(semconv.DBQueryText(query))
+		if text != "" {
+			span.SetAttributes(semconv.DBQueryText(text))
 		}
 		span.SetAttributes(extra...)
 	}
@@ -152,16 +149,15 @@ func (t *PgxTracer) end(ctx context.Context, err error) {
 	t.duration.Record(call.parent, time.Since(call.start).Seconds(), metric.WithAttributes(attrs...))
 }
 
-func (t *PgxTracer) statement(query string) statement { return parseStatement(query, dialectStandard) }
 
 // TraceQueryStart is part of pgx.QueryTracer.
 func (t *PgxTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	st := t.statement(data.SQL)
-	name := st.summary()
+	d := t.in.statementOf(data.SQL)
+	name := d.summary
 	if name == "" {
-		name = t.base[0].Value.AsString()
+		name = t.in.system
 	}
-	return t.start(ctx, t.connAttributes(conn), name, st.operation, data.SQL, st.collection)
+	return t.start(ctx, t.connAttributes(conn), name, d.op, d.text, d.st.collection)
 }
 
 // TraceQueryEnd is part of pgx.QueryTracer.
@@ -181,10 +177,10 @@ func (t *PgxTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pg
 	if data.Batch != nil {
 		n = len(data.Batch.QueuedQueries)
 		for i, q := range data.Batch.QueuedQueries {
-			st := t.statement(q.SQL)
+			d := t.in.statementOf(q.SQL)
 			if i == 0 {
-				op, summary, collection = st.operation, st.summary(), st.collection
-			} else if st.summary() != summary {
+				op, summary, collection = d.op, d.summary, d.st.collection
+			} else if d.summary != summary {
 				same = false
 			}
 		}
@@ -216,12 +212,12 @@ func (t *PgxTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.Tra
 
 // TracePrepareStart is part of pgx.PrepareTracer.
 func (t *PgxTracer) TracePrepareStart(ctx context.Context, conn *pgx.Conn, data pgx.TracePrepareStartData) context.Context {
-	st := t.statement(data.SQL)
+	d := t.in.statementOf(data.SQL)
 	name := opPrepare
-	if s := st.summary(); s != "" {
-		name += " " + s
+	if d.summary != "" {
+		name += " " + d.summary
 	}
-	return t.start(ctx, t.connAttributes(conn), name, opPrepare, data.SQL, st.collection)
+	return t.start(ctx, t.connAttributes(conn), name, opPrepare, d.text, d.st.collection)
 }
 
 // TracePrepareEnd is part of pgx.PrepareTracer.

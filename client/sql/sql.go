@@ -32,6 +32,7 @@ import (
 
 	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -209,10 +210,40 @@ type instrumentation struct {
 	dialect  dialect
 	rawQuery bool
 	system   string
+	// described caches what a query text says: applications send the same
+	// few statements over and over, and otelsql asks for the span name,
+	// span attributes and metric attributes of each call separately.
+	described *lru.Cache[string, *described]
 }
 
+// described is the outcome of describe for one query text.
+type described struct {
+	op, summary string
+	st          statement
+	text        string // db.query.text: sanitised unless raw
+}
+
+// describedCacheSize bounds the cache; queries with inline literals are all
+// different and would otherwise grow it without end.
+const describedCacheSize = 1024
+
 func newInstrumentation(cfg *config, d dialect) *instrumentation {
-	return &instrumentation{dialect: d, rawQuery: cfg.rawQuery, system: cfg.system.Value.AsString()}
+	c, _ := lru.New[string, *described](describedCacheSize) // fails only for size <= 0
+	return &instrumentation{dialect: d, rawQuery: cfg.rawQuery, system: cfg.system.Value.AsString(), described: c}
+}
+
+// statementOf describes a statement-bearing call, through the cache.
+func (in *instrumentation) statementOf(query string) *described {
+	if d, ok := in.described.Get(query); ok {
+		return d
+	}
+	st := parseStatement(query, in.dialect)
+	d := &described{op: st.operation, summary: st.summary(), st: st, text: query}
+	if !in.rawQuery {
+		d.text = sanitize(query, in.dialect)
+	}
+	in.described.Add(query, d)
+	return d
 }
 
 func (in *instrumentation) otelsqlOptions(cfg *config, t target) []otelsql.Option {
@@ -264,13 +295,13 @@ const (
 func (in *instrumentation) describe(method otelsql.Method, query string) (op, summary string, st statement) {
 	switch method {
 	case otelsql.MethodConnQuery, otelsql.MethodConnExec, otelsql.MethodStmtQuery, otelsql.MethodStmtExec:
-		st = parseStatement(query, in.dialect)
-		op, summary = st.operation, st.summary()
+		d := in.statementOf(query)
+		op, summary, st = d.op, d.summary, d.st
 	case otelsql.MethodConnPrepare:
-		st = parseStatement(query, in.dialect)
-		op, summary = opPrepare, opPrepare
-		if s := st.summary(); s != "" {
-			summary += " " + s
+		d := in.statementOf(query)
+		op, summary, st = opPrepare, opPrepare, d.st
+		if d.summary != "" {
+			summary += " " + d.summary
 		}
 	case otelsql.MethodConnBeginTx:
 		op = opBegin
@@ -316,11 +347,7 @@ func (in *instrumentation) spanAttributes(_ context.Context, method otelsql.Meth
 		attrs = append(attrs, semconv.DBCollectionName(st.collection))
 	}
 	if query != "" {
-		text := query
-		if !in.rawQuery {
-			text = sanitize(query, in.dialect)
-		}
-		attrs = append(attrs, semconv.DBQueryText(text))
+		attrs = append(attrs, semconv.DBQueryText(in.statementOf(query).text))
 	}
 	return attrs
 }
