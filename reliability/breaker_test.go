@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -161,4 +162,17 @@ func TestBreakerOptionsValidated(t *testing.T) {
 	if _, err := NewBreaker(""); err == nil {
 		t.Error("NewBreaker accepted an empty name")
 	}
+}
+
+func ExampleBreaker() {
+	b, err := NewBreaker("payments", WithFailureThreshold(3), WithOpenTimeout(10*time.Second))
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	err = b.Execute(context.Background(), func(ctx context.Context) error {
+		return nil // call the dependency here
+	})
+	fmt.Println(err, b.State())
+	// Output: <nil> closed
 }

@@ -201,8 +201,8 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		if secs < 0 {
 			return 0, false
 		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second) // avoid overflow; far beyond any cap
+		if secs > int64(maxRetryAfterValue/time.Second) {
+			secs = int64(maxRetryAfterValue / time.Second)
 		}
 		return time.Duration(secs) * time.Second, true
 	}
@@ -210,8 +210,12 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return max(at.Sub(now), 0), true
+	return min(max(at.Sub(now), 0), maxRetryAfterValue), true
 }
+
+// maxRetryAfterValue bounds what parseRetryAfter returns, far beyond any
+// sensible WithMaxRetryAfter, so that absurd values cannot overflow.
+const maxRetryAfterValue = 24 * time.Hour
 
 // errServerStatus reports a 5xx response to the breaker as a failure.
 type errServerStatus int
@@ -254,9 +258,7 @@ func (t *transport) attempt(ctx context.Context, req *nethttp.Request, body io.R
 		}
 	}
 
-	r := new(nethttp.Request)
-	*r = *req // shallow: the caller's request must not change
-	r = r.WithContext(ctx)
+	r := req.WithContext(ctx) // a shallow copy: the caller's request must not change
 	r.Body = body
 	r.Header = req.Header.Clone()
 	if r.Header == nil {

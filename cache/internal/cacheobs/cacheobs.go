@@ -68,7 +68,7 @@ type Instruments struct {
 	name        string
 	spanNames   [numOps]string
 	startOpts   [numOps][]trace.SpanStartOption
-	addOpts     [numOps][numResults]metric.AddOption
+	addOpts     [numOps][numResults][]metric.AddOption // slices, so Add's variadic does not allocate
 	resultAttrs [numResults]attribute.KeyValue
 }
 
@@ -97,8 +97,8 @@ func New(cfg Config) (*Instruments, error) {
 		attrs = append(attrs, cfg.OpAttrs[op]...)
 		in.startOpts[op] = []trace.SpanStartOption{trace.WithSpanKind(cfg.Kind), trace.WithAttributes(attrs...)}
 		for r := range numResults {
-			in.addOpts[op][r] = metric.WithAttributeSet(attribute.NewSet(
-				cache.NameKey.String(cfg.Name), cache.OperationKey.String(opNames[op]), in.resultAttrs[r]))
+			in.addOpts[op][r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+				cache.NameKey.String(cfg.Name), cache.OperationKey.String(opNames[op]), in.resultAttrs[r]))}
 		}
 	}
 	return in, nil
@@ -121,7 +121,7 @@ func (in *Instruments) End(ctx context.Context, span trace.Span, op Op, res Resu
 			cache.NameKey.String(in.name), cache.OperationKey.String(opNames[op]), in.resultAttrs[Error],
 			semconv.ErrorTypeKey.String(errorType(err))))
 	} else {
-		in.counter.Add(ctx, 1, in.addOpts[op][res])
+		in.counter.Add(ctx, 1, in.addOpts[op][res]...)
 	}
 	if span.IsRecording() {
 		span.SetAttributes(in.resultAttrs[res])
