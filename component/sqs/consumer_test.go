@@ -377,3 +377,47 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteFailureReported: when SQS rejects the delete of a processed
+// message (here the handler already deleted it, so its receipt handle is
+// unknown), the failure is counted and logged, not lost silently, and the
+// consumer goes on.
+func TestDeleteFailureReported(t *testing.T) {
+	f := newFixture(t)
+	name := sqstest.UniqueName("delfail")
+	url, _ := sqstest.CreateQueue(t, f.sqs, name, nil)
+	send(t, f.sqs, url, "one", "two")
+	var handled atomic.Int32
+	h := func(ctx context.Context, msg *sqs.Message) error {
+		handled.Add(1)
+		if string(msg.Body) == "one" {
+			_, err := f.sqs.DeleteMessage(ctx, &awssqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: msg.Raw.ReceiptHandle})
+			return err
+		}
+		return nil
+	}
+	c, err := sqs.New("consumer", url, h, f.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, c)
+	sqstest.WaitFor(t, 10*time.Second, "the failed delete to be counted", func() bool {
+		return hasSum(f, t, sqs.MetricDeleteFailed) && f.kit.Sum(t, sqs.MetricDeleteFailed, semconv.MessagingDestinationName(name)) == 1
+	})
+	sqstest.WaitFor(t, 10*time.Second, "the queue to be empty", func() bool { return sqstest.QueueDepth(t, f.sqs, url) == 0 })
+	if n := handled.Load(); n != 2 {
+		t.Fatalf("handled %d", n)
+	}
+}
+
+func hasSum(f *fixture, t *testing.T, metric string) bool {
+	t.Helper()
+	for _, sm := range f.kit.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == metric {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -31,17 +31,46 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func startEmulator(t *testing.T) *sqstest.Emulator {
+	t.Helper()
+	emu, err := sqstest.Start(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := emu.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return emu
+}
+
+// TestStartTwiceFails: goaws keeps global state, so a second emulator is
+// refused while one runs, and allowed (empty) once it closed.
 func TestStartTwiceFails(t *testing.T) {
-	sqstest.Shared(t)
+	emu := sqstest.Shared(t)
 	if _, err := sqstest.Start(t.Context(), "127.0.0.1:0"); err == nil {
 		t.Fatal("a second emulator started while one runs")
+	}
+	c := sqstest.NewSQSClient(emu.Endpoint())
+	sqstest.CreateQueue(t, c, "left-over", nil)
+	if err := sqstest.CloseShared(); err != nil {
+		t.Fatal(err)
+	}
+	emu = startEmulator(t)
+	out, err := sqstest.NewSQSClient(emu.Endpoint()).ListQueues(t.Context(), &sqs.ListQueuesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.QueueUrls) != 0 {
+		t.Fatalf("a new emulator starts with queues %v", out.QueueUrls)
 	}
 }
 
 // TestProtocol checks the SQS JSON and SNS query actions that the consumer
 // and publishers rely on, against the embedded goaws.
 func TestProtocol(t *testing.T) {
-	emu := sqstest.Shared(t)
+	emu := startEmulator(t)
 	c := sqstest.NewSQSClient(emu.Endpoint())
 	ctx := t.Context()
 	url, arn := sqstest.CreateQueue(t, c, sqstest.UniqueName("proto"), nil)
@@ -89,6 +118,18 @@ func TestProtocol(t *testing.T) {
 	}
 	if d := sqstest.QueueDepth(t, c, url); d != 0 {
 		t.Fatalf("depth %d", d)
+	}
+	batch, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: []types.SendMessageBatchRequestEntry{
+		{Id: aws.String("a"), MessageBody: aws.String("1")}, {Id: aws.String("b"), MessageBody: aws.String("2")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.Successful) != 2 {
+		t.Fatalf("batch results %+v (goaws names them differently; the guard renames)", batch)
+	}
+	if _, err := c.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(url)}); err != nil {
+		t.Fatal(err)
 	}
 
 	s := sqstest.NewSNSClient(emu.Endpoint())
