@@ -92,6 +92,9 @@ func New(addr string, opts ...Option) (*Component, error) {
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{c.observeUnary, c.recoverUnary}, cfg.unary...)...),
 		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{c.observeStream, c.recoverStream}, cfg.stream...)...),
 	}
+	// gRPC accepts 16 MiB of metadata by default; like net/http, cap it at
+	// 1 MiB (WithServerOptions(grpc.MaxHeaderListSize(...)) overrides it).
+	sopts = append(sopts, grpc.MaxHeaderListSize(DefaultMaxHeaderListSize))
 	if cfg.creds != nil {
 		sopts = append(sopts, grpc.Creds(cfg.creds))
 	}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	patrongrpc "github.com/patron-go/patron/component/grpc"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/grpctest"
 	"github.com/patron-go/patron/observability/log"
@@ -82,6 +83,20 @@ func TestBadMetadataNeverPanics(t *testing.T) {
 		if !s.SpanContext().TraceID().IsValid() {
 			t.Errorf("span with invalid trace ID: %v", s.SpanContext())
 		}
+	}
+}
+
+// TestOversizedMetadataIsRefused checks the default cap on metadata: the
+// call fails, the server goes on.
+func TestOversizedMetadataIsRefused(t *testing.T) {
+	f := start(t, &grpctest.Service{})
+	huge := strings.Repeat("x", patrongrpc.DefaultMaxHeaderListSize)
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-big", huge)
+	if _, err := f.client.UnaryCall(ctx, &testpb.SimpleRequest{}); err == nil {
+		t.Fatal("call with more metadata than the cap succeeded")
+	}
+	if _, err := f.client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+		t.Fatalf("call after the oversized one: %v", err)
 	}
 }
 

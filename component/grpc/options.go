@@ -19,6 +19,9 @@ import (
 // forced stop logged, before the service gives up on the component.
 const DefaultDrainTimeout = 25 * time.Second
 
+// DefaultMaxHeaderListSize caps the metadata of a request, in bytes.
+const DefaultMaxHeaderListSize = 1 << 20
+
 // Option configures a Component; New validates it.
 type Option func(*config) error
 
