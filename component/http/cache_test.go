@@ -144,16 +144,16 @@ func TestRouteCacheRequestDirectives(t *testing.T) {
 		t.Fatal("no-store response was stored")
 	}
 	steps := []struct{ cc, want string }{
-		{"", "#2"},                   // miss, stored
-		{"", "#2"},                   // hit
-		{"only-if-cached", "#2"},     // hit
-		{"no-cache", "#3"},           // revalidates
-		{"max-age=0", "#4"},          // too old for the client
-		{"max-age=3600", "#4"},       // fine
-		{"min-fresh=30", "#4"},       // 60s lifetime, ~0 age
-		{"min-fresh=3600", "#5"},     // clamped to MaxFresh=TTL, still too little left
-		{"max-age=abc", "#5"},        // malformed directive ignored
-		{"MAX-AGE = 5 , x", "#5"},    // odd spacing and case
+		{"", "#2"},                    // miss, stored
+		{"", "#2"},                    // hit
+		{"only-if-cached", "#2"},      // hit
+		{"no-cache", "#3"},            // revalidates
+		{"max-age=0", "#4"},           // too old for the client
+		{"max-age=3600", "#4"},        // fine
+		{"min-fresh=30", "#4"},        // 60s lifetime, ~0 age
+		{"min-fresh=3600", "#5"},      // clamped to MaxFresh=TTL, still too little left
+		{"max-age=abc", "#5"},         // malformed directive ignored
+		{"MAX-AGE = 5 , x", "#5"},     // odd spacing and case
 		{"max-age=99999999999", "#5"}, // overflow clamps
 	}
 	for _, s := range steps {
