@@ -50,7 +50,6 @@ func fuzzHandler(t testing.TB) http.Handler {
 	return h
 }
 
-
 // Hostile header values never panic and never produce a 5xx.
 func FuzzHeaders(f *testing.F) {
 	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "k=v", "id-1", "gzip;q=0.5, br", "max-age=0, no-cache", `"x", W/"y"`, "Apikey key", "application/json", "*/*")
