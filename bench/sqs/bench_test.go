@@ -1,0 +1,154 @@
+package sqs_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	clientsqs "github.com/patron-go/patron/client/sqs"
+	"github.com/patron-go/patron/component/sqs"
+	"github.com/patron-go/patron/internal/sqstest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	_ = sqstest.CloseShared()
+	os.Exit(code)
+}
+
+// tracing is a sampling SDK provider without exporter: the span work is
+// done, nothing leaves the process.
+func tracing(b *testing.B) *sdktrace.TracerProvider {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return tp
+}
+
+// BenchmarkSend compares client/sqs Send (span, propagation attributes,
+// metrics) with the SDK's SendMessage, one message per op.
+func BenchmarkSend(b *testing.B) {
+	emu := sqstest.Shared(b)
+	client := sqstest.NewSQSClient(emu.Endpoint())
+	// Each sub-benchmark gets a fresh queue, so neither pays for the
+	// messages the other left in the emulator.
+	queue := func(b *testing.B) string {
+		url, _ := sqstest.CreateQueue(b, client, sqstest.UniqueName("bench-send"), nil)
+		b.Cleanup(func() {
+			_, _ = client.DeleteQueue(context.Background(), &awssqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+		})
+		return url
+	}
+	b.Run("bare", func(b *testing.B) {
+		url := queue(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := client.SendMessage(b.Context(), &awssqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("payload")}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("patron", func(b *testing.B) {
+		url := queue(b)
+		pub, err := clientsqs.New(client, clientsqs.WithTracerProvider(tracing(b)),
+			clientsqs.WithMeterProvider(metricnoop.NewMeterProvider()), clientsqs.WithPropagator(propagation.TraceContext{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := pub.Send(b.Context(), url, clientsqs.Message{Body: "payload"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkConsume compares the consumer component with a bare loop of
+// ReceiveMessage and DeleteMessageBatch doing the same work: b.N messages
+// are queued first, then consumed; one op is one message.
+func BenchmarkConsume(b *testing.B) {
+	emu := sqstest.Shared(b)
+	client := sqstest.NewSQSClient(emu.Endpoint())
+	fill := func(b *testing.B) string {
+		b.Helper()
+		url, _ := sqstest.CreateQueue(b, client, sqstest.UniqueName("bench-consume"), nil)
+		b.Cleanup(func() {
+			_, _ = client.DeleteQueue(context.Background(), &awssqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+		})
+		pub, err := clientsqs.New(client, clientsqs.WithTracerProvider(tracing(b)), clientsqs.WithPropagator(propagation.TraceContext{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs := make([]clientsqs.Message, 10)
+		for i := range msgs {
+			msgs[i].Body = "payload"
+		}
+		for sent := 0; sent < b.N; sent += 10 {
+			if _, err := pub.SendBatch(context.Background(), url, msgs[:min(10, b.N-sent)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return url
+	}
+	b.Run("bare", func(b *testing.B) {
+		url := fill(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for done := 0; done < b.N; {
+			out, err := client.ReceiveMessage(b.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+				MessageAttributeNames: []string{"All"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(out.Messages) == 0 {
+				continue
+			}
+			entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
+			for i, m := range out.Messages {
+				entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle}
+			}
+			if _, err := client.DeleteMessageBatch(b.Context(), &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
+				b.Fatal(err)
+			}
+			done += len(out.Messages)
+		}
+	})
+	b.Run("patron", func(b *testing.B) {
+		url := fill(b)
+		var handled atomic.Int64
+		all := make(chan struct{})
+		n := int64(b.N)
+		c, err := sqs.New("bench", url, func(context.Context, *sqs.Message) error {
+			if handled.Add(1) == n {
+				close(all)
+			}
+			return nil
+		}, sqs.WithClient(client), sqs.WithTracerProvider(tracing(b)), sqs.WithMeterProvider(metricnoop.NewMeterProvider()),
+			sqs.WithPropagator(propagation.TraceContext{}), sqs.WithWaitTime(1e9), sqs.WithQueueDepthInterval(0),
+			sqs.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		<-all
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	})
+}
