@@ -135,7 +135,7 @@ func TestStoreQueries(t *testing.T) {
 // oldest traces, keeps its span count at most the maximum, and its heap stays
 // near the size of what it holds rather than what it has seen.
 func TestStoreStaysBounded(t *testing.T) {
-	const maxSpans = 20_000
+	const maxSpans = 10_000
 	s := newTestStore(t, maxSpans)
 	services := []string{"web", "api", "db", "cache"}
 
@@ -145,7 +145,7 @@ func TestStoreStaysBounded(t *testing.T) {
 
 	const perBatch, spansPerTrace = 100, 10
 	total := 0
-	for batch := range 300 { // 300,000 spans: 15x the maximum
+	for batch := range 150 { // 150,000 spans: 15x the maximum
 		s.Ingest(synthRequest(batch*perBatch, perBatch, spansPerTrace, services))
 		total += perBatch * spansPerTrace
 		if n := s.SpanCount(); n > maxSpans {
@@ -159,7 +159,7 @@ func TestStoreStaysBounded(t *testing.T) {
 	if _, ok := s.Trace(hex.EncodeToString(tid(0))); ok {
 		t.Error("the oldest trace survived")
 	}
-	if _, ok := s.Trace(hex.EncodeToString(tid(uint64(300*perBatch - 1)))); !ok {
+	if _, ok := s.Trace(hex.EncodeToString(tid(uint64(150*perBatch - 1)))); !ok {
 		t.Error("the newest trace was evicted")
 	}
 	// Indexes shrink with the data.

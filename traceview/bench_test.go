@@ -1,0 +1,136 @@
+package traceview
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+)
+
+// BenchmarkIngest measures the OTLP/HTTP path end to end: protobuf decoding,
+// conversion, indexing and eviction, with batches of 512 spans as the SDK's
+// batch processor sends them, into a store at its default capacity.
+func BenchmarkIngest(b *testing.B) {
+	const perBatch, spansPerTrace, batches = 512, 8, 450 // > DefaultMaxSpans in all
+	bodies := make([][]byte, batches)
+	for i := range bodies {
+		req := &coltracepb.ExportTraceServiceRequest{
+			ResourceSpans: synthRequest(i*perBatch/spansPerTrace, perBatch/spansPerTrace, spansPerTrace, []string{"web", "api", "db", "cache"}),
+		}
+		var err error
+		if bodies[i], err = proto.Marshal(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := NewStore(DefaultMaxSpans)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &otlpHTTP{store: s, log: slog.New(slog.DiscardHandler), maxBody: DefaultMaxBodyBytes}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime(b)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/traces", bytes.NewReader(bodies[i%batches]))
+			req.Header.Set("Content-Type", contentProtobuf)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Errorf("status %d", rec.Code)
+				return
+			}
+			i += 7
+		}
+	})
+	n := float64(b.N * perBatch)
+	b.ReportMetric(n/time.Since(start).Seconds(), "spans/s")
+	// The CPU time the process used is the figure that does not depend on
+	// what else the machine runs: spans per CPU-second, times the cores,
+	// is the capacity of an idle machine.
+	b.ReportMetric(n/(cpuTime(b)-cpu0).Seconds(), "spans/cpu-s")
+	b.ReportMetric(0, "ns/op") // per batch of 512: the rates above are what matter
+	if s.SpanCount() > DefaultMaxSpans {
+		b.Errorf("store over capacity: %d", s.SpanCount())
+	}
+}
+
+// BenchmarkQuery measures searches against 100,000 stored spans.
+func BenchmarkQuery(b *testing.B) {
+	s, err := NewStore(DefaultMaxSpans)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const traces, spansPerTrace = 10_000, 10
+	for i := 0; i < traces; i += 500 {
+		s.Ingest(synthRequest(i, 500, spansPerTrace, []string{"web", "api", "db", "cache"}))
+	}
+	if s.SpanCount() != traces*spansPerTrace {
+		b.Fatalf("stored %d spans", s.SpanCount())
+	}
+	queries := []struct {
+		name string
+		q    Query
+	}{
+		{"service", Query{Service: "api", Limit: 20}},
+		{"service+operation", Query{Service: "api", Operation: "op-3", Limit: 20}},
+		{"tag/selective", Query{Service: "web", Tags: map[string]string{"user.id": "u7"}, Limit: 20}},
+		{"tag/common", Query{Service: "web", Tags: map[string]string{"http.request.method": "GET"}, Limit: 100}},
+		{"minDuration", Query{Service: "db", MinDuration: 95 * time.Millisecond, Limit: 20}},
+		{"no match (full scan)", Query{Service: "web", Tags: map[string]string{"http.request.method": "DELETE"}, Limit: 20}},
+		{"limit 1500", Query{Service: "web", Limit: 1500}},
+	}
+	for _, q := range queries {
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime(b)
+			for b.Loop() {
+				if _, err := s.FindTraces(q.q); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N)/1000, "cpu-ms/op")
+		})
+	}
+	b.Run("dependencies", func(b *testing.B) {
+		for b.Loop() {
+			s.Dependencies(time.Time{}, 0)
+		}
+	})
+	b.Run("services+operations", func(b *testing.B) {
+		for b.Loop() {
+			s.Services()
+			s.Operations("web", "")
+		}
+	})
+	ui, err := newUIHandler(s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("http/api/traces", func(b *testing.B) {
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			ui.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/traces?service=api&limit=20&lookback=100000h", nil))
+			if rec.Code != 200 {
+				b.Fatal(rec.Code)
+			}
+		}
+	})
+}
+
+// cpuTime is the user and system CPU time of this process so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
