@@ -277,6 +277,15 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
+// Flush waits until every message handed to Send or SendAsync so far was
+// acknowledged or failed, or ctx ends. Callbacks may still be running.
+func (p *Producer) Flush(ctx context.Context) error {
+	if err := p.client.Flush(ctx); err != nil {
+		return fmt.Errorf("kafka: flushing: %w", err)
+	}
+	return nil
+}
+
 // Close flushes buffered messages (waiting at most until ctx ends), runs the
 // pending callbacks and closes the client. Later sends return ErrClosed.
 func (p *Producer) Close(ctx context.Context) error {

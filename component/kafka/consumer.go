@@ -235,6 +235,10 @@ func (c *Component) clientOptions() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.WithHooks(groupErrorHook{c}),
+		// A paused partition that resumes is fetched only once the
+		// fetch in flight returns; a shorter long-poll than kgo's 5s
+		// bounds that stall when the other partitions are idle.
+		kgo.FetchMaxWait(DefaultFetchMaxWait),
 	}
 	return append(opts, c.cfg.clientOpts...)
 }

@@ -21,6 +21,7 @@ const (
 	DefaultDrainTimeout   = 20 * time.Second
 	DefaultQueueSize      = 1000
 	DefaultCommitInterval = time.Second
+	DefaultFetchMaxWait   = 500 * time.Millisecond
 )
 
 type failureAction int

@@ -49,6 +49,12 @@ type worker struct {
 	hwm  atomic.Int64 // high watermark of the last fetch
 	next atomic.Int64 // offset after the last handled record
 
+	// unmarked is the last handled record not yet marked for commit:
+	// marking takes the client's group lock, so it happens once per chunk
+	// of records and always before the worker returns (commits on
+	// revocation and shutdown run after that).
+	unmarked *kgo.Record
+
 	partitionID string
 	attrs       metric.MeasurementOption
 	lagAttrs    metric.MeasurementOption
@@ -127,6 +133,7 @@ func (w *worker) stopped() bool {
 func (w *worker) run() {
 	defer close(w.done)
 	defer w.cancel()
+	defer w.flushMark()
 	if w.c.cfg.batch != nil {
 		w.runBatch()
 		return
@@ -135,6 +142,7 @@ func (w *worker) run() {
 	for {
 		buf = w.take(cap(buf), buf[:0])
 		if len(buf) == 0 {
+			w.flushMark()
 			select {
 			case <-w.wake:
 				continue
@@ -151,6 +159,7 @@ func (w *worker) run() {
 			}
 			buf[i] = nil
 		}
+		w.flushMark()
 	}
 }
 
@@ -171,6 +180,7 @@ func (w *worker) runBatch() {
 	flush := func() bool {
 		stopTimer()
 		ok := w.handleBatch(batch)
+		w.flushMark()
 		clear(batch)
 		batch = batch[:0]
 		return ok
@@ -351,8 +361,15 @@ func (w *worker) sleep(attempt int) bool {
 }
 
 func (w *worker) mark(last *kgo.Record) {
-	w.cl.MarkCommitRecords(last)
+	w.unmarked = last
 	w.next.Store(last.Offset + 1)
+}
+
+func (w *worker) flushMark() {
+	if w.unmarked != nil {
+		w.cl.MarkCommitRecords(w.unmarked)
+		w.unmarked = nil
+	}
 }
 
 // dispose applies the failure strategy to recs, whose handler failed with

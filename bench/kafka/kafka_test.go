@@ -1,0 +1,243 @@
+package kafkabench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	kafkaclient "github.com/patron-go/patron/client/kafka"
+	"github.com/patron-go/patron/component/kafka"
+	"github.com/patron-go/patron/internal/kafkatest"
+)
+
+const partitions = 4
+
+// One cluster for the whole run, so every variant meets the same broker.
+var cluster *kafkatest.Cluster
+
+func TestMain(m *testing.M) {
+	c, err := kafkatest.Start(kafkatest.WithPartitions(partitions))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	c.Close()
+	os.Exit(code)
+}
+
+var seq atomic.Int64
+
+func unique(prefix string) string { return prefix + "-" + strconv.FormatInt(seq.Add(1), 10) }
+
+// telemetry is "tracing on": the SDK with sampler (AlwaysSample records
+// every span, then drops it as no exporter is set; NeverSample is what most
+// messages meet in production at a low sampling ratio) and metrics
+// aggregated by a reader.
+func telemetry(b *testing.B, sampler sdktrace.Sampler) (trace.TracerProvider, metric.MeterProvider, propagation.TextMapPropagator) {
+	if sampler == nil {
+		return tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider(), propagation.TraceContext{}
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	return tp, mp, propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+}
+
+var value = make([]byte, 100)
+
+// fill produces n records with an unsampled traceparent header (as a
+// traced producer at a low sampling ratio would mostly write) to a new topic, outside the timed region.
+func fill(b *testing.B, n int) string {
+	b.Helper()
+	topic := unique("bench")
+	if err := cluster.CreateTopic(topic, partitions); err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	tp := []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	for i := 0; i < n; i++ {
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value,
+			Headers: []kgo.RecordHeader{{Key: "traceparent", Value: tp}}}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return topic
+}
+
+func report(b *testing.B, start time.Time) {
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkConsume: b.N messages consumed by a group member, from joining
+// the group until the last message was handled.
+func BenchmarkConsume(b *testing.B) {
+	b.Run("bare-franz-go", func(b *testing.B) {
+		b.ReportAllocs()
+		topic := fill(b, b.N)
+		b.ResetTimer()
+		start := time.Now()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique("bare")), kgo.ConsumeTopics(topic))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int
+		for n < b.N {
+			fs := cl.PollFetches(context.Background())
+			fs.EachRecord(func(r *kgo.Record) { n++ })
+		}
+		if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		report(b, start)
+		b.StopTimer()
+		cl.Close()
+	})
+	for _, v := range variants {
+		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronConsume(b, v.sampler) })
+	}
+}
+
+var variants = []struct {
+	name    string
+	sampler sdktrace.Sampler
+}{
+	{"sampled", sdktrace.AlwaysSample()},
+	{"unsampled", sdktrace.ParentBased(sdktrace.NeverSample())},
+	{"no-telemetry", nil},
+}
+
+func benchPatronConsume(b *testing.B, sampler sdktrace.Sampler) {
+	{
+		b.ReportAllocs()
+		topic := fill(b, b.N)
+		tp, mp, prop := telemetry(b, sampler)
+		var n atomic.Int64
+		done := make(chan struct{})
+		target := int64(b.N)
+		c, err := kafka.New("bench", unique("patron"), cluster.Addrs(), []string{topic},
+			func(context.Context, *kafka.Message) error {
+				if n.Add(1) == target {
+					close(done)
+				}
+				return nil
+			},
+			kafka.WithTracerProvider(tp), kafka.WithMeterProvider(mp), kafka.WithPropagator(prop),
+			kafka.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		b.ResetTimer()
+		start := time.Now()
+		errc := make(chan error, 1)
+		go func() { errc <- c.Run(ctx) }()
+		<-done
+		report(b, start)
+		b.StopTimer()
+		cancel()
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProduce: b.N asynchronous messages, until all are acknowledged.
+func BenchmarkProduce(b *testing.B) {
+	b.Run("bare-franz-go", func(b *testing.B) {
+		b.ReportAllocs()
+		topic := unique("produce")
+		if err := cluster.CreateTopic(topic, partitions); err != nil {
+			b.Fatal(err)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		var failed atomic.Int64
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		if err := cl.Flush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		report(b, start)
+		if failed.Load() > 0 {
+			b.Fatalf("%d failed", failed.Load())
+		}
+	})
+	for _, v := range variants {
+		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronProduce(b, v.sampler) })
+	}
+}
+
+func benchPatronProduce(b *testing.B, sampler sdktrace.Sampler) {
+	{
+		b.ReportAllocs()
+		topic := unique("produce")
+		if err := cluster.CreateTopic(topic, partitions); err != nil {
+			b.Fatal(err)
+		}
+		tp, mp, prop := telemetry(b, sampler)
+		p, err := kafkaclient.NewProducer(cluster.Addrs(), kafkaclient.WithTracerProvider(tp), kafkaclient.WithMeterProvider(mp), kafkaclient.WithPropagator(prop))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = p.Close(context.Background()) }()
+		var failed atomic.Int64
+		cb := func(_ *kafkaclient.Message, err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+		}
+		ctx := context.Background()
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if err := p.SendAsync(ctx, &kafkaclient.Message{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, cb); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := p.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		report(b, start)
+		if failed.Load() > 0 {
+			b.Fatalf("%d failed", failed.Load())
+		}
+	}
+}
