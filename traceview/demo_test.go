@@ -30,7 +30,7 @@ func demoTraces(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int)
 	shipping := tid(0x2000 + n)
 	spans := []demoSpan{
 		{svc: "frontend", name: "GET /checkout", kind: tracepb.Span_SPAN_KIND_SERVER, parent: -1, start: 0, dur: 182 * time.Millisecond,
-			attrs: []*commonpb.KeyValue{kv("http.request.method", "GET"), kv("url.path", "/checkout"), kvInt("http.response.status_code", 502)},
+			attrs:  []*commonpb.KeyValue{kv("http.request.method", "GET"), kv("url.path", "/checkout"), kvInt("http.response.status_code", 502)},
 			errMsg: "upstream payment failed"},
 		{svc: "frontend", name: "GET /cart", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 0, start: 3 * time.Millisecond, dur: 21 * time.Millisecond,
 			attrs: []*commonpb.KeyValue{kv("http.request.method", "GET"), kv("server.address", "cart")}},
@@ -43,7 +43,7 @@ func demoTraces(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int)
 		{svc: "frontend", name: "POST /payments", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 0, start: 30 * time.Millisecond, dur: 120 * time.Millisecond,
 			attrs: []*commonpb.KeyValue{kv("http.request.method", "POST"), kvInt("http.response.status_code", 402)}},
 		{svc: "payment", name: "POST /payments", kind: tracepb.Span_SPAN_KIND_SERVER, parent: 5, start: 33 * time.Millisecond, dur: 114 * time.Millisecond,
-			attrs: []*commonpb.KeyValue{kv("payment.method", "card"), kvInt("http.response.status_code", 402)},
+			attrs:  []*commonpb.KeyValue{kv("payment.method", "card"), kvInt("http.response.status_code", 402)},
 			errMsg: "card declined", events: []string{"fraud check passed", "card declined"}},
 		{svc: "payment", name: "fraud.score", kind: tracepb.Span_SPAN_KIND_INTERNAL, parent: 6, start: 36 * time.Millisecond, dur: 48 * time.Millisecond,
 			attrs: []*commonpb.KeyValue{kvInt("fraud.score", 12)}},

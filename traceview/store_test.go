@@ -240,12 +240,12 @@ func TestIngestRejectsInvalidIDs(t *testing.T) {
 
 func TestParseTraceID(t *testing.T) {
 	for in, ok := range map[string]bool{
-		"0000000000000abc0000000000000001": true,
-		"abc0000000000000001":              true, // shorter, left-padded
-		"1":                                true,
-		"":                                 false,
-		"0":                                false, // all zero
-		"xyz":                              false,
+		"0000000000000abc0000000000000001":  true,
+		"abc0000000000000001":               true, // shorter, left-padded
+		"1":                                 true,
+		"":                                  false,
+		"0":                                 false, // all zero
+		"xyz":                               false,
 		"0000000000000abc00000000000000011": false, // 33 digits
 	} {
 		if _, got := parseTraceID(in); got != ok {
