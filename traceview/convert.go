@@ -281,16 +281,13 @@ func appendAnyValue(dst []byte, v *commonpb.AnyValue, depth int) []byte {
 	}
 }
 
-// jsonIDKeys are the OTLP/JSON fields whose values are hex strings rather
-// than the base64 that protojson expects for bytes, in both the lowerCamelCase
-// and the original field-name spellings that protojson accepts.
-var jsonIDKeys = [...]string{"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
-
+// isJSONIDKey reports whether an OTLP/JSON field holds a hex trace or span
+// ID rather than the base64 that protojson expects for bytes; protojson
+// accepts both the lowerCamelCase and the original field names.
 func isJSONIDKey(k []byte) bool {
-	for _, c := range jsonIDKeys {
-		if string(k) == c {
-			return true
-		}
+	switch string(k) {
+	case "traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id":
+		return true
 	}
 	return false
 }
