@@ -313,11 +313,12 @@ func (p *Producer) Close(ctx context.Context) error {
 // callbackQueue runs callbacks in order on one goroutine; push never blocks,
 // so franz-go's promise goroutine never waits on user code.
 type callbackQueue struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	items  []func()
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex
+	cond    *sync.Cond
+	items   []func()
+	waiting bool // the runner sleeps; only then does push wake it
+	closed  bool
+	done    chan struct{}
 }
 
 func newCallbackQueue() *callbackQueue {
@@ -330,8 +331,13 @@ func newCallbackQueue() *callbackQueue {
 func (q *callbackQueue) push(f func()) {
 	q.mu.Lock()
 	q.items = append(q.items, f)
+	wake := q.waiting
 	q.mu.Unlock()
-	q.cond.Signal()
+	// A busy runner finds the item when it comes back for more; waking
+	// it per message would cost a goroutine switch per acknowledgement.
+	if wake {
+		q.cond.Signal()
+	}
 }
 
 func (q *callbackQueue) run() {
@@ -339,7 +345,9 @@ func (q *callbackQueue) run() {
 	for {
 		q.mu.Lock()
 		for len(q.items) == 0 && !q.closed {
+			q.waiting = true
 			q.cond.Wait()
+			q.waiting = false
 		}
 		if len(q.items) == 0 {
 			q.mu.Unlock()
