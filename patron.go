@@ -104,7 +104,8 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		s.logger = patronlog.New(os.Stderr, format, s.level,
 			slog.String("service", name), slog.String("version", version), slog.String("instance", instanceName()))
 	}
-	obs, err := observability.Setup(context.Background(), name, version, cfg.obsOpts...)
+	obsOpts := append([]observability.SetupOption{observability.WithErrorLogger(s.logger)}, cfg.obsOpts...)
+	obs, err := observability.Setup(context.Background(), name, version, obsOpts...)
 	if err != nil {
 		return nil, err
 	}

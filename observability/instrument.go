@@ -1,8 +1,6 @@
 package observability
 
 import (
-	"fmt"
-
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -59,24 +57,13 @@ func DurationHistogram(m metric.Meter, name, description string) (metric.Float64
 }
 
 // RecordError marks span as failed with err, the way every Patron transport
-// does it: an exception event, status Error, and error.type.
+// does it: an exception event, status Error, and error.type (from an
+// ErrorType method in err's chain, or its type name, as semconv says).
 func RecordError(span trace.Span, err error) {
 	if err == nil || !span.IsRecording() {
 		return
 	}
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
-	span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
+	span.SetAttributes(semconv.ErrorType(err))
 }
-
-func errorType(err error) string {
-	// The dynamic type is low-cardinality and names the failure class, as
-	// the error.type convention asks; *errors.errorString says nothing.
-	t := typeName(err)
-	if t == "*errors.errorString" || t == "*fmt.wrapError" || t == "*fmt.wrapErrors" || t == "*errors.joinError" {
-		return "_OTHER"
-	}
-	return t
-}
-
-func typeName(v any) string { return fmt.Sprintf("%T", v) }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/google/uuid"
@@ -47,6 +48,7 @@ type setupConfig struct {
 	attrs          []attributeKV
 	runtimeMetrics bool
 	setGlobals     bool
+	errorLogger    *slog.Logger
 }
 
 type attributeKV struct{ key, value string }
@@ -132,6 +134,20 @@ func WithoutGlobals() SetupOption {
 	return func(c *setupConfig) error { c.setGlobals = false; return nil }
 }
 
+// WithErrorLogger logs the OpenTelemetry SDK's own errors (an exporter that
+// cannot reach its endpoint, a malformed baggage header from a peer) through
+// l at warn level instead of the standard library logger. It takes effect
+// with the globals, since the SDK's error handler is one of them.
+func WithErrorLogger(l *slog.Logger) SetupOption {
+	return func(c *setupConfig) error {
+		if l == nil {
+			return errors.New("observability: error logger is nil")
+		}
+		c.errorLogger = l
+		return nil
+	}
+}
+
 // Setup builds the telemetry pipeline of service name at version from opts
 // and the OTEL_* environment variables, and (unless WithoutGlobals) installs
 // it as the OpenTelemetry globals. Invalid variables make it fail with an
@@ -191,6 +207,11 @@ func Setup(ctx context.Context, name, version string, opts ...SetupOption) (*Pro
 		otel.SetTracerProvider(p.tp)
 		otel.SetMeterProvider(p.mp)
 		otel.SetTextMapPropagator(p.prop)
+		if l := cfg.errorLogger; l != nil {
+			otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+				l.Warn("opentelemetry error", "error", err)
+			}))
+		}
 	}
 	return p, nil
 }
