@@ -14,6 +14,7 @@ import (
 	patronredis "github.com/patron-go/patron/client/redis"
 	patronsql "github.com/patron-go/patron/client/sql"
 	"github.com/patron-go/patron/internal/testenv"
+	_ "modernc.org/sqlite" // in-process baseline
 )
 
 const pgDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -118,5 +119,44 @@ func BenchmarkSanitize(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = patronsql.Sanitize(q)
+	}
+}
+
+// BenchmarkSQLiteSelect runs in-process (modernc.org/sqlite, in memory), so
+// the network and the shared machine's noise do not hide the added CPU cost.
+func BenchmarkSQLiteSelect(b *testing.B) {
+	run := func(b *testing.B, db *stdsql.DB) {
+		b.Cleanup(func() { _ = db.Close() })
+		db.SetMaxOpenConns(1)
+		ctx := context.Background()
+		var n int
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if err := db.QueryRowContext(ctx, "SELECT id FROM (SELECT 1 AS id) t WHERE id = ?", 1).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		db, err := stdsql.Open("sqlite", ":memory:")
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, db)
+	})
+	for _, sampled := range []bool{true, false} {
+		name := "traced"
+		if !sampled {
+			name = "traced-unsampled"
+		}
+		b.Run(name, func(b *testing.B) {
+			tp, mp := providers(b, sampled)
+			db, err := patronsql.Open("sqlite", ":memory:", patronsql.WithTracerProvider(tp), patronsql.WithMeterProvider(mp))
+			if err != nil {
+				b.Fatal(err)
+			}
+			run(b, db)
+		})
 	}
 }

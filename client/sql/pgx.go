@@ -149,7 +149,6 @@ func (t *PgxTracer) end(ctx context.Context, err error) {
 	t.duration.Record(call.parent, time.Since(call.start).Seconds(), metric.WithAttributes(attrs...))
 }
 
-
 // TraceQueryStart is part of pgx.QueryTracer.
 func (t *PgxTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	d := t.in.statementOf(data.SQL)

@@ -486,6 +486,11 @@ func (h operationHistogram) Record(ctx context.Context, v float64, opts ...metri
 		h.Float64Histogram.Record(ctx, v, opts...)
 		return
 	}
+	if op.AsString() == opReset {
+		// database/sql resets a session on every checkout from the pool:
+		// bookkeeping, not an operation the application asked for.
+		return
+	}
 	p := attrPool.Get().(*[]attribute.KeyValue)
 	kvs := (*p)[:0]
 	for it := set.Iter(); it.Next(); {
