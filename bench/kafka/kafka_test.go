@@ -26,6 +26,16 @@ import (
 
 const partitions = 4
 
+// queueSize is the consumer's per-partition queue (kafka.WithQueueSize);
+// PATRON_BENCH_QUEUE overrides the default to show the cost of pausing.
+var queueSize = kafka.DefaultQueueSize
+
+func init() {
+	if v, err := strconv.Atoi(os.Getenv("PATRON_BENCH_QUEUE")); err == nil && v > 0 {
+		queueSize = v
+	}
+}
+
 // One cluster for the whole run, so every variant meets the same broker.
 var cluster *kafkatest.Cluster
 
@@ -150,7 +160,7 @@ func benchPatronConsume(b *testing.B, sampler sdktrace.Sampler) {
 				return nil
 			},
 			kafka.WithTracerProvider(tp), kafka.WithMeterProvider(mp), kafka.WithPropagator(prop),
-			kafka.WithLogger(slog.New(slog.DiscardHandler)))
+			kafka.WithLogger(slog.New(slog.DiscardHandler)), kafka.WithQueueSize(queueSize))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -56,6 +56,8 @@ type Component struct {
 	running atomic.Bool
 	joined  atomic.Bool
 	sem     chan struct{}
+	full    atomic.Int32  // workers whose queue is full
+	room    chan struct{} // a full worker made room
 
 	mu       sync.Mutex
 	client   *kgo.Client
@@ -126,6 +128,7 @@ func New(name, group string, brokers, topics []string, h Handler, opts ...Option
 		tracer:  observability.Tracer(cfg.tp, scope),
 		prop:    observability.Propagator(cfg.prop),
 		workers: make(map[topicPartition]*worker),
+		room:    make(chan struct{}, 1),
 	}
 	if cfg.concurrency > 0 {
 		c.sem = make(chan struct{}, cfg.concurrency)
@@ -235,10 +238,6 @@ func (c *Component) clientOptions() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.WithHooks(groupErrorHook{c}),
-		// A paused partition that resumes is fetched only once the
-		// fetch in flight returns; a shorter long-poll than kgo's 5s
-		// bounds that stall when the other partitions are idle.
-		kgo.FetchMaxWait(DefaultFetchMaxWait),
 	}
 	return append(opts, c.cfg.clientOpts...)
 }
@@ -262,6 +261,18 @@ func (h groupErrorHook) OnGroupManageError(err error) {
 
 func (c *Component) poll(ctx context.Context, cl *kgo.Client) {
 	for {
+		// Backpressure: while a partition's queue is full, stop polling.
+		// The client then holds at most one fetch per broker and fetches
+		// no more. (Pausing only that partition would spare the others,
+		// but a resumed partition waits for the fetch in flight, up to
+		// FetchMaxWait, whenever the others are idle: far costlier.)
+		for c.full.Load() > 0 {
+			select {
+			case <-c.room:
+			case <-ctx.Done():
+				return
+			}
+		}
 		fetches := cl.PollRecords(ctx, c.cfg.queueSize)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			cl.AllowRebalance()
@@ -301,7 +312,7 @@ func (c *Component) dispatch(cl *kgo.Client, p kgo.FetchTopicPartition) {
 	w.hwm.Store(p.HighWatermark)
 	if len(p.Records) > 0 {
 		c.metrics.consumed.Add(w.ctx, int64(len(p.Records)), w.attrs)
-		w.enqueue(cl, p.Records)
+		w.enqueue(p.Records)
 	}
 }
 
@@ -335,27 +346,17 @@ func (c *Component) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[s
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		c.logger.Error("kafka commit on revocation failed; the next owner will see those messages again", "error", err)
 	}
-	c.resume(cl, revoked)
 	if len(revoked) > 0 {
 		c.logger.Info("kafka partitions revoked", "partitions", revoked)
 	}
 }
 
-func (c *Component) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+func (c *Component) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	c.joined.Store(false)
 	ws, _ := c.takeWorkers(lost)
 	c.stopWorkers(ws)
-	c.resume(cl, lost)
 	if len(lost) > 0 {
 		c.logger.Warn("kafka partitions lost; uncommitted work will be redelivered", "partitions", lost)
-	}
-}
-
-func (c *Component) resume(cl *kgo.Client, tps map[string][]int32) {
-	if len(tps) > 0 {
-		// A pause outlives the assignment; a partition that comes back
-		// must be fetched again.
-		cl.ResumeFetchPartitions(tps)
 	}
 }
 
@@ -391,6 +392,11 @@ func (c *Component) stopWorkers(ws []*worker) {
 	}
 	for _, w := range ws {
 		w.stopSoft()
+		w.mu.Lock()
+		if w.full {
+			w.release() // its queue is dropped: it no longer holds polling back
+		}
+		w.mu.Unlock()
 	}
 	timer := time.NewTimer(c.cfg.drainTimeout)
 	defer timer.Stop()

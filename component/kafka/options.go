@@ -21,7 +21,6 @@ const (
 	DefaultDrainTimeout   = 20 * time.Second
 	DefaultQueueSize      = 1000
 	DefaultCommitInterval = time.Second
-	DefaultFetchMaxWait   = 500 * time.Millisecond
 )
 
 type failureAction int
@@ -196,9 +195,9 @@ func WithDrainTimeout(d time.Duration) Option {
 	}
 }
 
-// WithQueueSize sets how many fetched records may wait per partition before
-// fetching from it pauses (default DefaultQueueSize); it bounds memory and
-// what a revocation hands back.
+// WithQueueSize sets how many fetched records may wait per partition; while
+// one partition's queue is full the consumer stops polling (default
+// DefaultQueueSize). It bounds memory and what a revocation hands back.
 func WithQueueSize(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

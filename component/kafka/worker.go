@@ -42,9 +42,9 @@ type worker struct {
 	done   chan struct{}
 	wake   chan struct{}
 
-	mu     sync.Mutex
-	queue  []*kgo.Record
-	paused bool
+	mu    sync.Mutex
+	queue []*kgo.Record
+	full  bool // counted in Component.full
 
 	hwm  atomic.Int64 // high watermark of the last fetch
 	next atomic.Int64 // offset after the last handled record
@@ -81,21 +81,15 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 	return w
 }
 
-func (w *worker) pauseMap() map[string][]int32 {
-	return map[string][]int32{w.tp.topic: {w.tp.partition}}
-}
-
-func (w *worker) enqueue(cl *kgo.Client, recs []*kgo.Record) {
+func (w *worker) enqueue(recs []*kgo.Record) {
 	w.mu.Lock()
 	if w.next.Load() < 0 {
 		w.next.Store(recs[0].Offset)
 	}
 	w.queue = append(w.queue, recs...)
-	if !w.paused && len(w.queue) >= w.c.cfg.queueSize {
-		// Fetching stops at a full queue; records the client still
-		// buffers for the partition are kept back, not skipped.
-		w.paused = true
-		cl.PauseFetchPartitions(w.pauseMap())
+	if !w.full && len(w.queue) >= w.c.cfg.queueSize {
+		w.full = true
+		w.c.full.Add(1)
 	}
 	w.mu.Unlock()
 	select {
@@ -112,11 +106,20 @@ func (w *worker) take(n int, buf []*kgo.Record) []*kgo.Record {
 	buf = append(buf, w.queue[:n]...)
 	clear(w.queue[:n])
 	w.queue = w.queue[n:]
-	if w.paused && len(w.queue) <= w.c.cfg.queueSize/2 {
-		w.paused = false
-		w.cl.ResumeFetchPartitions(w.pauseMap())
+	if w.full && len(w.queue) <= w.c.cfg.queueSize/2 {
+		w.release()
 	}
 	return buf
+}
+
+// release stops counting w as full and wakes the poll loop; w.mu is held.
+func (w *worker) release() {
+	w.full = false
+	w.c.full.Add(-1)
+	select {
+	case w.c.room <- struct{}{}:
+	default:
+	}
 }
 
 func (w *worker) stopSoft() { w.once.Do(func() { close(w.stop) }) }
