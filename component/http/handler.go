@@ -184,9 +184,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
 	tls := r.TLS != nil
-	rw.startOpts[0] = s.kindOpt
-	rw.startOpts[1] = trace.WithAttributes(startAttributes(rw, r, tls)...)
-	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], rw.startOpts[:]...)
+	// The attributes go on in one call when the span ends: given at start
+	// too they cost three more allocations and copies per request, and the
+	// samplers Patron configures (parent-based, ratio) do not read them.
+	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], s.kindOpt)
 	s.active.Add(ctx, 1, s.unmatched.addOptions(rw.method, tls)...)
 
 	r = r.WithContext(ctx)
@@ -198,9 +199,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.next.ServeHTTP(rw, r)
 }
 
-// startAttributes fills rw's attribute array with what semconv wants at
-// span start (the sampler sees them).
-func startAttributes(rw *responseWriter, r *http.Request, tls bool) []attribute.KeyValue {
+// requestAttributes fills rw's attribute array with the request's semconv
+// attributes; the caller appends the response's.
+func requestAttributes(rw *responseWriter, r *http.Request, tls bool) []attribute.KeyValue {
 	a := rw.attrs[:0]
 	a = append(a, methodAttrs[rw.method])
 	if rw.method == mOther {
@@ -213,11 +214,10 @@ func startAttributes(rw *responseWriter, r *http.Request, tls bool) []attribute.
 			a = append(a, semconv.ServerPort(port))
 		}
 	}
-	if host, port := splitHostPort(r.RemoteAddr); host != "" {
-		a = append(a, semconv.ClientAddress(host), semconv.NetworkPeerAddress(host))
-		if port > 0 {
-			a = append(a, semconv.NetworkPeerPort(port))
-		}
+	// client.address only: network.peer.* would repeat it without a proxy,
+	// and each attribute costs on every sampled span.
+	if host, _ := splitHostPort(r.RemoteAddr); host != "" {
+		a = append(a, semconv.ClientAddress(host))
 	}
 	if v := protoVersion(r); v != "" {
 		a = append(a, semconv.NetworkProtocolVersion(v))
@@ -286,8 +286,7 @@ func (s *server) done(rw *responseWriter) {
 	}
 	tls := r.TLS != nil
 	if rw.span.IsRecording() {
-		var end [3]attribute.KeyValue
-		a := append(end[:0], semconv.HTTPResponseStatusCode(status))
+		a := append(requestAttributes(rw, r, tls), semconv.HTTPResponseStatusCode(status))
 		if rs.route != "" {
 			rw.span.SetName(rs.spanNames[rw.method])
 			a = append(a, semconv.HTTPRoute(rs.route))

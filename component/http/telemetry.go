@@ -124,7 +124,10 @@ func (rs *routeState) recordOptions(k metricKey) []metric.RecordOption {
 	if o, ok := cur[k]; ok {
 		return o
 	}
-	attrs := []attribute.KeyValue{methodAttrs[k.method], schemeAttr(k.tls), semconv.NetworkProtocolName("http")}
+	// network.protocol.name is left out: semconv only requires it when it
+	// is not http, and every attribute costs on each of the five
+	// recordings of a request.
+	attrs := []attribute.KeyValue{methodAttrs[k.method], schemeAttr(k.tls)}
 	if k.proto != "" {
 		attrs = append(attrs, semconv.NetworkProtocolVersion(k.proto))
 	}

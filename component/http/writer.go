@@ -56,8 +56,7 @@ type responseWriter struct {
 	wire   wireWriter
 	body   countingBody
 
-	attrs     [12]attribute.KeyValue
-	startOpts [2]trace.SpanStartOption
+	attrs [16]attribute.KeyValue
 }
 
 // wireWriter counts what the compressor writes downstream.
