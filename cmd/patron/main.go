@@ -1,9 +1,46 @@
 // Command patron scaffolds Patron services and runs the built-in trace
 // viewer.
 //
-//	patron new --module example.com/orders [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] DIR
-//	patron traces [--ui 127.0.0.1:16686] [--otlp-http 127.0.0.1:4318] [--otlp-grpc 127.0.0.1:4317]
-//	patron version
+// Usage:
+//
+//	patron <command> [arguments]
+//
+// The commands are:
+//
+//	new      create a new service from a template
+//	traces   run the trace viewer (OTLP receiver and web UI)
+//	version  print the version of patron
+//
+// # New
+//
+//	patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--force] [--tidy] dir
+//
+// New writes a service into dir: main.go wired with the chosen components
+// (--http routes on the service's default server, a --grpc server, --kafka,
+// --amqp and --sqs consumers) and clients (--sql, --redis, and a producer
+// with --kafka and --amqp), a handler and its unit test per component
+// (asserting spans with observability/observabilitytest, no server needed),
+// a README, a Makefile, a multi-stage Dockerfile, a docker-compose.yml for
+// the dependencies, a .gitignore and a go.mod requiring Patron. Without a
+// component flag the service gets --http.
+//
+// The module path follows the rules of go mod init. A dir that holds files is
+// refused unless --force (which overwrites the template's files only). The
+// go.mod lists only Patron: run go mod tidy in dir, or pass --tidy. Usage
+// errors exit with status 2.
+//
+// Example:
+//
+//	go run github.com/patron-go/patron/cmd/patron@latest new --module example.com/orders --http --kafka --sql postgres orders
+//	cd orders && go mod tidy && go test ./... && go run .
+//
+// # Traces
+//
+//	patron traces [--ui 127.0.0.1:16686] [--otlp-http 127.0.0.1:4318] [--otlp-grpc 127.0.0.1:4317] [--max-spans n]
+//
+// Traces runs the trace viewer until interrupted; point services at it with
+// OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 and open
+// http://127.0.0.1:16686/search.
 package main
 
 import (

@@ -12,7 +12,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // runCLI runs the command line args and returns its exit code and outputs.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -175,6 +181,32 @@ func TestNewOccupiedDirectory(t *testing.T) {
 	// Writing over a generated service again with --force works too.
 	if code, _, stderr := runCLI(t, "new", "--module", "example.com/orders", "--force", "--grpc", dir); code != exitOK {
 		t.Fatalf("second --force: exit code = %d; stderr: %s", code, stderr)
+	}
+}
+
+// TestNewTidyFailure checks that --tidy runs go mod tidy in the new service
+// and reports its failure: with the module proxy switched off, Patron's
+// placeholder version cannot resolve.
+func TestNewTidyFailure(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH")
+	}
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "-mod=mod")
+	t.Setenv("GOWORK", "off")
+	dir := filepath.Join(t.TempDir(), "svc")
+	code, stdout, stderr := runCLI(t, "new", "--module", "example.com/orders", "--tidy", dir)
+	if code != exitError {
+		t.Errorf("exit code = %d, want %d", code, exitError)
+	}
+	if !strings.Contains(stdout, "running go mod tidy\n") {
+		t.Errorf("stdout = %q, want it to say it runs go mod tidy", stdout)
+	}
+	if want := "patron new: go mod tidy in " + dir; !strings.Contains(stderr, want) {
+		t.Errorf("stderr = %q, want it to contain %q", stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
+		t.Errorf("the files should stay when tidy fails: %v", err)
 	}
 }
 
