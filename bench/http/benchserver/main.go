@@ -1,0 +1,66 @@
+// Command benchserver serves the benchmark handler on loopback ports for
+// wrk: bare net/http, the full chain sampled, the full chain unsampled, and
+// the otelhttp reference stack, each on its own port.
+//
+//	go run ./bench/http/benchserver -base 18080
+//	wrk -t1 -c32 -d10s http://127.0.0.1:18080/items/42   # bare
+//	wrk -t1 -c32 -d10s http://127.0.0.1:18081/items/42   # full, sampled
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"time"
+
+	benchhttp "github.com/patron-go/patron/bench/http"
+)
+
+func main() {
+	base := flag.Int("base", 18080, "first port: bare, then full, unsampled, reference")
+	flag.Parse()
+	full, err := benchhttp.Full(true, io.Discard)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer full.Close()
+	unsampled, err := benchhttp.Full(false, io.Discard)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer unsampled.Close()
+	ref, err := benchhttp.Reference(true, io.Discard)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ref.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	handlers := []http.Handler{benchhttp.Bare(), full.Handler, unsampled.Handler, ref.Handler}
+	servers := make([]*http.Server, len(handlers))
+	for i, h := range handlers {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *base+i))
+		if err != nil {
+			log.Fatal(err)
+		}
+		servers[i] = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := servers[i].Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Print(err)
+			}
+		}()
+	}
+	log.Printf("bare :%d, full :%d, unsampled :%d, reference :%d", *base, *base+1, *base+2, *base+3)
+	<-ctx.Done()
+	for _, s := range servers {
+		_ = s.Shutdown(context.Background())
+	}
+}
