@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/traceview"
+)
+
+// TestTracingTalk runs the whole chat on free ports, posts "/giphy cats",
+// and checks that the message is stored, enriched and streamed, and that its
+// one trace crosses all four services with the spans, kinds, parents and
+// links of an asynchronous fan-out. It runs against the real Redis when one
+// answers (CI) and always against miniredis.
+func TestTracingTalk(t *testing.T) {
+	t.Run("miniredis", func(t *testing.T) { testTalk(t, "") })
+	t.Run("redis", func(t *testing.T) {
+		testenv.RequireTCP(t, "redis", testenv.RedisAddr)
+		testTalk(t, testenv.RedisAddr)
+	})
+}
+
+func testTalk(t *testing.T, redisAddr string) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// Spans reach the viewer a tenth of a second after they end, not five.
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+
+	prefix := "tracing-talk-test-" + uuid.NewString() + ":"
+	room := "room-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	if redisAddr != "" {
+		defer deleteRoom(t, redisAddr, prefix, room)
+	}
+	cfg := config{
+		chatAddr: "127.0.0.1:0", imagesAddr: "127.0.0.1:0",
+		viewerAddr: "127.0.0.1:0", otlpHTTPAddr: "127.0.0.1:0", otlpGRPCAddr: "127.0.0.1:0",
+		redisAddr: redisAddr, keyPrefix: prefix, // Kafka: a fresh embedded cluster
+		logs: t.Output(), logLevel: slog.LevelWarn,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan endpoints, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, func(eps endpoints) { ready <- eps }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	var eps endpoints
+	select {
+	case eps = <-ready:
+	case err := <-done:
+		done <- err
+		t.Fatalf("run stopped before it was ready: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("not ready within a minute")
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+	// Bad input is refused, not published.
+	if resp, _ := postJSON(t, hc, eps.Chat+"/messages", `{"room":"no spaces","author":"a","text":"b"}`); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("invalid room: status %d, want 400", resp.StatusCode)
+	}
+
+	// Subscribe before posting, so the stream sees both versions.
+	streamCtx, stopStream := context.WithCancel(ctx)
+	events, streamDone := openStream(t, streamCtx, eps.Chat, room)
+	defer func() { stopStream(); <-streamDone }()
+
+	resp, body := postJSON(t, hc, eps.Chat+"/messages", fmt.Sprintf(`{"room":%q,"author":"yuri","text":"/giphy cats"}`, room))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /messages: status %d, want 202: %s", resp.StatusCode, body)
+	}
+	var posted message
+	if err := json.Unmarshal(body, &posted); err != nil {
+		t.Fatal(err)
+	}
+	traceID := resp.Header.Get("X-Trace-Id")
+	if posted.ID == "" || len(traceID) != 32 {
+		t.Fatalf("posted %+v with trace ID %q", posted, traceID)
+	}
+	wantImage := eps.Images + "/img/cats.svg"
+
+	// Stored and enriched, as GET /messages (Redis) tells.
+	var stored []message
+	waitFor(t, "the message stored with its image", func() bool {
+		stored = getMessages(t, hc, eps.Chat, room)
+		return len(stored) == 1 && stored[0].Image != ""
+	})
+	if got := stored[0]; got.ID != posted.ID || got.Text != "/giphy cats" || got.Author != "yuri" || got.Image != wantImage {
+		t.Fatalf("stored %+v, want %+v with image %s", got, posted, wantImage)
+	}
+
+	// Streamed: the enriched version arrives (after the plain one, or alone
+	// if storage saw the update first).
+	timeout := time.After(30 * time.Second)
+	for enriched := false; !enriched; {
+		select {
+		case m := <-events:
+			if m.ID != posted.ID {
+				t.Fatalf("stream of %s sent %+v", room, m)
+			}
+			enriched = m.Image == wantImage
+		case <-timeout:
+			t.Fatal("the stream did not send the enriched message within 30s")
+		}
+	}
+
+	// The image itself is served without internet.
+	img, err := hc.Get(wantImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, _ := io.ReadAll(img.Body)
+	_ = img.Body.Close()
+	if img.StatusCode != http.StatusOK || img.Header.Get("Content-Type") != "image/svg+xml" || !bytes.Contains(svg, []byte(">cats</text>")) {
+		t.Fatalf("image: status %d, %s: %s", img.StatusCode, img.Header.Get("Content-Type"), svg)
+	}
+
+	checkTrace(t, hc, eps.Viewer, traceID)
+
+	// Each service counted its work.
+	for _, svc := range []string{"storage", "giphy", "chat-api"} {
+		metrics := get(t, hc, eps.Services[svc]+"/metrics")
+		if !strings.Contains(metrics, "patron_messaging_consumer_processed") {
+			t.Errorf("%s /metrics has no processed counter", svc)
+		}
+	}
+}
+
+// checkTrace asserts the shape of the message's trace, polling the viewer's
+// query API until every expected span has arrived.
+func checkTrace(t *testing.T, hc *http.Client, viewer, traceID string) {
+	t.Helper()
+	var tr *traceTree
+	if !poll(func() bool {
+		tr = fetchTrace(t, hc, viewer, traceID)
+		return tr != nil &&
+			len(tr.find("chat-api", "process message-stored", "consumer")) == 2 &&
+			len(tr.find("storage", "process message-updated", "consumer")) == 1 &&
+			len(tr.find("giphy-images", "GET /search", "server")) == 1
+	}) {
+		t.Fatalf("trace %s incomplete after 30s; it holds:\n%s", traceID, tr)
+	}
+
+	server := tr.one(t, "chat-api", "POST /messages", "server")
+	if p := tr.parent(server); p != "" {
+		t.Errorf("POST /messages has parent %s, want a root span", p)
+	}
+	publish := tr.one(t, "chat-api", "publish message", "producer")
+	tr.wantParent(t, publish, server)
+
+	// Fan-out: storage and giphy both continue the producer's span, with a
+	// link to it as the messaging conventions ask.
+	storeNew := tr.one(t, "storage", "process message", "consumer")
+	tr.wantParentAndLink(t, storeNew, publish)
+	giphyIn := tr.one(t, "giphy", "process message", "consumer")
+	tr.wantParentAndLink(t, giphyIn, publish)
+
+	// giphy's synchronous call to giphy-images.
+	call := tr.one(t, "giphy", "GET", "client")
+	tr.wantParent(t, call, giphyIn)
+	tr.wantParent(t, tr.one(t, "giphy-images", "GET /search", "server"), call)
+
+	// The update: another asynchronous hand-off back to storage.
+	update := tr.one(t, "giphy", "publish message-updated", "producer")
+	tr.wantParent(t, update, giphyIn)
+	storeUpdate := tr.one(t, "storage", "process message-updated", "consumer")
+	tr.wantParentAndLink(t, storeUpdate, update)
+
+	// Each write is announced to chat-api, which streams it.
+	announced := tr.find("storage", "publish message-stored", "producer")
+	if len(announced) != 2 {
+		t.Fatalf("%d publish message-stored spans, want 2", len(announced))
+	}
+	parents := map[string]bool{}
+	for _, p := range announced {
+		parents[tr.parent(p)] = true
+		streamed := 0
+		for _, c := range tr.find("chat-api", "process message-stored", "consumer") {
+			if tr.parent(c) == p.SpanID && tr.linked(c, p) {
+				streamed++
+			}
+		}
+		if streamed != 1 {
+			t.Errorf("publish message-stored %s: %d chat-api consumers with parent and link, want 1", p.SpanID, streamed)
+		}
+	}
+	if !parents[storeNew.SpanID] || !parents[storeUpdate.SpanID] {
+		t.Errorf("publish message-stored parents %v, want %s and %s", parents, storeNew.SpanID, storeUpdate.SpanID)
+	}
+
+	// Storage's Redis commands are in the trace too.
+	redisSpans := 0
+	for _, s := range tr.Spans {
+		if tr.service(s) == "storage" && tr.kind(s) == "client" && strings.HasPrefix(s.OperationName, "BATCH") {
+			redisSpans++
+		}
+	}
+	if redisSpans < 2 {
+		t.Errorf("%d Redis transactions of storage in the trace, want 2", redisSpans)
+	}
+}
+
+type traceTree struct {
+	traceview.Trace
+	byID map[string]traceview.Span
+}
+
+func fetchTrace(t *testing.T, hc *http.Client, viewer, traceID string) *traceTree {
+	t.Helper()
+	resp, err := hc.Get(viewer + "/api/traces/" + traceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var body struct {
+		Data []traceview.Trace `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data) != 1 {
+		t.Fatalf("GET /api/traces/%s: status %d, %d traces, %v", traceID, resp.StatusCode, len(body.Data), err)
+	}
+	tr := &traceTree{Trace: body.Data[0], byID: map[string]traceview.Span{}}
+	for _, s := range tr.Spans {
+		if s.TraceID != traceID {
+			t.Fatalf("span %s of trace %s in trace %s", s.SpanID, s.TraceID, traceID)
+		}
+		tr.byID[s.SpanID] = s
+	}
+	return tr
+}
+
+// String lists the spans, one a line, for failure messages.
+func (tr *traceTree) String() string {
+	if tr == nil {
+		return "(not in the viewer)"
+	}
+	var b strings.Builder
+	for _, s := range tr.Spans {
+		fmt.Fprintf(&b, "  %s %s %q parent=%s refs=%v\n", tr.service(s), tr.kind(s), s.OperationName, tr.parent(s), s.References)
+	}
+	return b.String()
+}
+
+func (tr *traceTree) service(s traceview.Span) string { return tr.Processes[s.ProcessID].ServiceName }
+
+func (tr *traceTree) kind(s traceview.Span) string {
+	for _, kv := range s.Tags {
+		if kv.Key == "span.kind" {
+			v, _ := kv.Value.(string)
+			return v
+		}
+	}
+	return ""
+}
+
+func (tr *traceTree) find(service, name, kind string) []traceview.Span {
+	var found []traceview.Span
+	for _, s := range tr.Spans {
+		if tr.service(s) == service && s.OperationName == name && tr.kind(s) == kind {
+			found = append(found, s)
+		}
+	}
+	return found
+}
+
+func (tr *traceTree) one(t *testing.T, service, name, kind string) traceview.Span {
+	t.Helper()
+	found := tr.find(service, name, kind)
+	if len(found) != 1 {
+		t.Fatalf("%d %s spans %q of %s, want 1", len(found), kind, name, service)
+	}
+	return found[0]
+}
+
+func (tr *traceTree) parent(s traceview.Span) string {
+	for _, r := range s.References {
+		if r.RefType == traceview.RefChildOf {
+			return r.SpanID
+		}
+	}
+	return ""
+}
+
+func (tr *traceTree) linked(s, to traceview.Span) bool {
+	for _, r := range s.References {
+		if r.RefType == traceview.RefFollowsFrom && r.TraceID == to.TraceID && r.SpanID == to.SpanID {
+			return true
+		}
+	}
+	return false
+}
+
+func (tr *traceTree) wantParent(t *testing.T, s, parent traceview.Span) {
+	t.Helper()
+	if got := tr.parent(s); got != parent.SpanID {
+		t.Errorf("%s %q: parent %s, want %s (%s %q)", tr.service(s), s.OperationName, got,
+			parent.SpanID, tr.service(parent), parent.OperationName)
+	}
+}
+
+func (tr *traceTree) wantParentAndLink(t *testing.T, s, producer traceview.Span) {
+	t.Helper()
+	tr.wantParent(t, s, producer)
+	if !tr.linked(s, producer) {
+		t.Errorf("%s %q: no link to %s %q", tr.service(s), s.OperationName, tr.service(producer), producer.OperationName)
+	}
+}
+
+// openStream reads the room's Server-Sent Events until ctx ends; it returns
+// once the stream is open, so that later messages are not missed.
+func openStream(t *testing.T, ctx context.Context, chat, room string) (<-chan message, <-chan struct{}) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, chat+"/stream?room="+url.QueryEscape(room), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		_ = resp.Body.Close()
+		t.Fatalf("GET /stream: status %d, %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	events := make(chan message, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var m message
+			if err := json.Unmarshal([]byte(data), &m); err != nil {
+				t.Errorf("stream event %q: %v", data, err)
+				return
+			}
+			select {
+			case events <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return events, done
+}
+
+// postJSON posts body and returns the response with its body read.
+func postJSON(t *testing.T, hc *http.Client, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := hc.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, data
+}
+
+func get(t *testing.T, hc *http.Client, url string) string {
+	t.Helper()
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d, %v", url, resp.StatusCode, err)
+	}
+	return string(body)
+}
+
+func getMessages(t *testing.T, hc *http.Client, chat, room string) []message {
+	t.Helper()
+	var msgs []message
+	if err := json.Unmarshal([]byte(get(t, hc, chat+"/messages?room="+room)), &msgs); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// waitFor polls cond for up to 30 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !poll(cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// poll reports whether cond became true within 30 seconds.
+func poll(cond func() bool) bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+func deleteRoom(t *testing.T, addr, prefix, room string) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	order, bodies := store{prefix: prefix}.keys(room)
+	if err := rdb.Del(context.Background(), order, bodies).Err(); err != nil {
+		t.Errorf("deleting the test's keys: %v", err)
+	}
+}
