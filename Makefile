@@ -31,7 +31,7 @@ demo:
 ## demo-compose: the same chain against the brokers of examples/docker-compose.yml
 demo-compose:
 	docker compose -f examples/docker-compose.yml up -d
-	go run ./examples/demo -external
+	go run ./examples/demo -external -aws-endpoint http://localhost:4100 -postgres "postgres://postgres@localhost:5432/test?sslmode=disable"
 
 ## talk: the Tracing Talk chat on Kafka
 talk:

@@ -1,0 +1,64 @@
+// Command demo runs Patron's seven-service chain with one command and no
+// Docker: it starts what the chain needs (embedded Kafka, SQS/SNS emulator,
+// Redis, SQLite and the trace viewer), builds and starts the services as
+// separate processes, sends one request, and prints the URL of its trace.
+//
+//	go run ./examples/demo            # or: make demo
+//	go run ./examples/demo -external  # use the brokers of examples/docker-compose.yml
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	cfg.flags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run starts the demo, sends one request, prints where to look, and keeps
+// everything running until ctx ends.
+func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) error {
+	d, err := start(ctx, cfg, out, logger)
+	if err != nil {
+		return err
+	}
+	stopErr := func() error {
+		fmt.Fprintln(out, "\nstopping the services...")
+		return d.stop()
+	}
+	if !cfg.noRequest {
+		traceID, err := d.sendAndWait(ctx)
+		if err != nil {
+			return fmt.Errorf("%w (services stopped: %v)", err, stopErr())
+		}
+		fmt.Fprintf(out, "\nOne request went through all seven services. Its trace:\n  %s\n", d.traceURL(traceID))
+		fmt.Fprintf(out, "Send more with examples/start_processing.sh (or curl -X POST -d '{\"firstname\":\"John\",\"lastname\":\"Doe\"}' http://localhost:%d/api).\n", d.cfg.ports["http-svc"])
+	}
+	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
+	<-ctx.Done()
+	if err := stopErr(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "all services stopped")
+	return nil
+}

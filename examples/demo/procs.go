@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// service is one process of the chain.
+type service struct {
+	name    string // binary and log file name
+	pkg     string // package path relative to the module root
+	port    int    // default HTTP port (health, metrics, routes)
+	grpc    int    // gRPC port, for grpc-svc
+	purpose string
+}
+
+type process struct {
+	svc  service
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan error
+}
+
+// buildAll compiles every service in one go build, which shares the work of
+// their common dependencies.
+func buildAll(ctx context.Context, moduleRoot, binDir string, svcs []service, out io.Writer) error {
+	args := []string{"build", "-o", binDir + string(filepath.Separator)}
+	for _, s := range svcs {
+		args = append(args, "./"+s.pkg)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = moduleRoot
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building the services (go %s): %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+func startProcess(binDir, logDir string, s service, env []string) (*process, error) {
+	logFile, err := os.Create(filepath.Join(logDir, s.name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: log file: %w", s.name, err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, filepath.Base(s.pkg)))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A process group of its own: Ctrl-C in the terminal reaches the
+	// launcher only, which then stops every service gracefully, in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("%s: starting: %w", s.name, err)
+	}
+	p := &process{svc: s, cmd: cmd, log: logFile, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	return p, nil
+}
+
+// waitReady polls /ready until it answers 200, the process exits, or ctx
+// ends.
+func (p *process) waitReady(ctx context.Context) error {
+	url := fmt.Sprintf("http://127.0.0.1:%d/ready", p.svc.port)
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.svc.name, err, p.log.Name())
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w; see %s", p.svc.name, ctx.Err(), p.log.Name())
+		case <-tick.C:
+		}
+	}
+}
+
+// stopAll sends SIGTERM to every process and waits for it, killing what is
+// still running after grace.
+func stopAll(procs []*process, grace time.Duration) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(procs))
+	for i, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer p.log.Close()
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-p.done:
+				var exit *exec.ExitError
+				if err != nil && !errors.As(err, &exit) {
+					errs[i] = fmt.Errorf("%s: %w", p.svc.name, err)
+				} else if err != nil {
+					errs[i] = fmt.Errorf("%s exited with %w; see %s", p.svc.name, err, p.log.Name())
+				}
+			case <-time.After(grace):
+				_ = p.cmd.Process.Kill()
+				<-p.done
+				errs[i] = fmt.Errorf("%s did not stop within %s and was killed", p.svc.name, grace)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
