@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-
 	"github.com/patron-go/patron"
 	cacheredis "github.com/patron-go/patron/cache/redis"
 	redisclient "github.com/patron-go/patron/client/redis"

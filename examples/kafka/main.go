@@ -111,4 +111,3 @@ func run() error {
 	}
 	return svc.Run(context.Background(), consumer)
 }
-
