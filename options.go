@@ -13,6 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	patronhttp "github.com/patron-go/patron/component/http"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -32,6 +33,7 @@ type config struct {
 	sighup          func()
 	obsOpts         []observability.SetupOption
 	handler         http.Handler
+	routes          []*patronhttp.Route
 	setOptions      map[string]bool
 }
 
@@ -197,7 +199,7 @@ func WithHandler(h http.Handler) Option {
 		if h == nil {
 			return errors.New("patron: WithHandler: handler is nil")
 		}
-		if c.handler != nil {
+		if c.handler != nil || len(c.routes) > 0 {
 			return errors.New("patron: a handler is already mounted on the default server (WithHandler or WithRoutes given twice)")
 		}
 		c.handler = h

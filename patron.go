@@ -110,6 +110,10 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s.obs = obs
+	if err := s.buildRoutes(); err != nil {
+		_ = obs.Shutdown(context.Background())
+		return nil, err
+	}
 	return s, nil
 }
 

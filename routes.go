@@ -3,8 +3,6 @@ package patron
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"sync"
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -14,55 +12,44 @@ import (
 
 // WithRoutes mounts routes on the default HTTP server, behind the HTTP
 // component's default chain (recovery, correlation ID, tracing, metrics,
-// access log, compression). The service's own endpoints (/alive, /ready,
-// /metrics, /debug) keep precedence. Conflicting patterns fail New.
-//
-// The chain uses the OpenTelemetry globals, which the service installs
-// (unless observability.WithoutGlobals is given), and the logger of
-// WithLogger, or slog.Default(). For full control, build the handler with
-// component/http.NewHandler and mount it with WithHandler, or run the
-// routes on their own server with component/http.New.
+// access log, compression) wired to the service's own tracer, meter,
+// propagator and logger. The service's endpoints (/alive, /ready,
+// /metrics, /debug) keep precedence. Conflicting patterns fail New. To run
+// routes on a server of their own, use component/http.New instead.
 func WithRoutes(routes ...*patronhttp.Route) Option {
 	return func(c *config) error {
 		if len(routes) == 0 {
 			return errors.New("patron: WithRoutes: no routes")
 		}
-		// Build once now, on no-op telemetry, so that a bad route set
-		// fails New rather than the first request.
+		if c.handler != nil || len(c.routes) > 0 {
+			return errors.New("patron: a handler is already mounted on the default server (WithHandler or WithRoutes given twice)")
+		}
+		// Validate now, on no-op telemetry, so that a bad route set names
+		// the option that brought it.
 		if _, err := patronhttp.NewHandler(patronhttp.WithRoutes(routes...),
 			patronhttp.WithTracerProvider(tracenoop.NewTracerProvider()),
 			patronhttp.WithMeterProvider(metricnoop.NewMeterProvider())); err != nil {
 			return fmt.Errorf("patron: WithRoutes: %w", err)
 		}
-		return WithHandler(&routesHandler{cfg: c, routes: routes})(c)
+		c.routes = routes
+		return nil
 	}
 }
 
-// routesHandler builds the chain on the first request: by then New has run,
-// the service's telemetry is installed as the globals and every option
-// (WithLogger may come after WithRoutes) has been applied.
-type routesHandler struct {
-	cfg    *config
-	routes []*patronhttp.Route
-
-	once    sync.Once
-	handler http.Handler
-	err     error
-}
-
-func (rh *routesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rh.once.Do(rh.build)
-	if rh.err != nil {
-		patronhttp.WriteProblem(w, r, http.StatusInternalServerError, "routes unavailable")
-		return
+// buildRoutes turns the routes of WithRoutes into the default server's
+// handler, once the service's telemetry and logger exist.
+func (s *Service) buildRoutes() error {
+	if len(s.cfg.routes) == 0 {
+		return nil
 	}
-	rh.handler.ServeHTTP(w, r)
-}
-
-func (rh *routesHandler) build() {
-	opts := []patronhttp.Option{patronhttp.WithRoutes(rh.routes...)}
-	if rh.cfg.logger != nil {
-		opts = append(opts, patronhttp.WithLogger(rh.cfg.logger))
+	h, err := patronhttp.NewHandler(patronhttp.WithRoutes(s.cfg.routes...),
+		patronhttp.WithTracerProvider(s.obs.TracerProvider()),
+		patronhttp.WithMeterProvider(s.obs.MeterProvider()),
+		patronhttp.WithPropagator(s.obs.Propagator()),
+		patronhttp.WithLogger(s.logger))
+	if err != nil {
+		return fmt.Errorf("patron: WithRoutes: %w", err)
 	}
-	rh.handler, rh.err = patronhttp.NewHandler(opts...)
+	s.cfg.handler = h
+	return nil
 }

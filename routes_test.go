@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	patronhttp "github.com/patron-go/patron/component/http"
+	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
@@ -30,6 +31,8 @@ func TestWithRoutesServesOnDefaultServer(t *testing.T) {
 		WithTracerProvider(kit.TracerProvider),
 		WithMeterProvider(kit.MeterProvider),
 		WithPropagator(kit.Propagator),
+		// The routes must use the service's providers, not the globals.
+		WithObservability(observability.WithoutGlobals()),
 	})
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, r.base+"/hello/ada", nil)
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
