@@ -143,6 +143,31 @@ func TestNewInvalidModulePath(t *testing.T) {
 	}
 }
 
+// TestNewValidModulePaths checks paths go mod init accepts, including ones
+// without a dot (local modules) and with a major version suffix.
+func TestNewValidModulePaths(t *testing.T) {
+	for path, name := range map[string]string{
+		"orders":                        "orders",
+		"example.com/orders/v2":         "orders",
+		"github.com/Acme/Order_Service": "order-service",
+		"gopkg.in/orders.v3":            "orders",
+	} {
+		t.Run(path, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "svc")
+			code, _, stderr := runCLI(t, "new", "--module", path, dir)
+			if code != exitOK {
+				t.Fatalf("exit code = %d, want 0; stderr: %s", code, stderr)
+			}
+			if gomod := readFile(t, dir, "go.mod"); !strings.HasPrefix(gomod, "module "+path+"\n") {
+				t.Errorf("go.mod = %q, want module %s", gomod, path)
+			}
+			if main := readFile(t, dir, "main.go"); !strings.Contains(main, `patron.New("`+name+`", version`) {
+				t.Errorf("main.go does not name the service %q", name)
+			}
+		})
+	}
+}
+
 func TestNewOccupiedDirectory(t *testing.T) {
 	dir := t.TempDir()
 	mine := filepath.Join(dir, "notes.txt")
