@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,12 +56,16 @@ func testTalk(t *testing.T, redisAddr string) {
 	ready := make(chan endpoints, 1)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, func(eps endpoints) { ready <- eps }) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	defer stop()
 	var eps endpoints
 	select {
 	case eps = <-ready:
@@ -77,8 +82,14 @@ func testTalk(t *testing.T, redisAddr string) {
 		t.Fatalf("invalid room: status %d, want 400", resp.StatusCode)
 	}
 
-	// Subscribe before posting, so the stream sees both versions.
-	streamCtx, stopStream := context.WithCancel(ctx)
+	// The page, with the viewer's address for the trace links.
+	if page := get(t, hc, eps.Chat+"/"); !strings.Contains(page, "<title>Tracing Talk</title>") || !strings.Contains(page, eps.Viewer) {
+		t.Errorf("GET /: no page linking to %s:\n%s", eps.Viewer, page)
+	}
+
+	// Subscribe before posting, so the stream sees both versions. The
+	// stream's context is not run's: the chat itself must end it on shutdown.
+	streamCtx, stopStream := context.WithCancel(t.Context())
 	events, streamDone := openStream(t, streamCtx, eps.Chat, room)
 	defer func() { stopStream(); <-streamDone }()
 
@@ -134,12 +145,28 @@ func testTalk(t *testing.T, redisAddr string) {
 
 	checkTrace(t, hc, eps.Viewer, traceID)
 
-	// Each service counted its work.
-	for _, svc := range []string{"storage", "giphy", "chat-api"} {
+	// Each service counted its work on its own /metrics.
+	for svc, names := range map[string][]string{
+		"chat-api":     {"http_server_request_duration_seconds_count", "messaging_client_sent_messages_total", "messaging_process_duration_seconds_count"},
+		"storage":      {"messaging_process_duration_seconds_count", "messaging_client_sent_messages_total", "db_client_operation_duration_seconds_count"},
+		"giphy":        {"messaging_process_duration_seconds_count", "http_client_request_duration_seconds_count", "messaging_client_sent_messages_total"},
+		"giphy-images": {"http_server_request_duration_seconds_count"},
+	} {
 		metrics := get(t, hc, eps.Services[svc]+"/metrics")
-		if !strings.Contains(metrics, "patron_messaging_consumer_processed") {
-			t.Errorf("%s /metrics has no processed counter", svc)
+		for _, name := range names {
+			if !counted(metrics, name) {
+				t.Errorf("%s /metrics: no non-zero %s", svc, name)
+			}
 		}
+	}
+
+	// Shutting down ends the open stream (otherwise the HTTP server could
+	// not drain and run would report the shutdown timeout).
+	stop()
+	select {
+	case <-streamDone:
+	case <-time.After(30 * time.Second):
+		t.Error("the stream is still open after the chat stopped")
 	}
 }
 
@@ -395,6 +422,21 @@ func get(t *testing.T, hc *http.Client, url string) string {
 		t.Fatalf("GET %s: status %d, %v", url, resp.StatusCode, err)
 	}
 	return string(body)
+}
+
+// counted reports whether the Prometheus text has a sample of name above 0.
+func counted(metrics, name string) bool {
+	for line := range strings.Lines(metrics) {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(fields) > 0 && fields[0] != "0" {
+			return true
+		}
+	}
+	return false
 }
 
 func getMessages(t *testing.T, hc *http.Client, chat, room string) []message {
