@@ -1,80 +1,10 @@
 package amqp
 
-import (
-	"strconv"
-	"strings"
+import "github.com/patron-go/patron/internal/amqpheader"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-)
-
-// HeaderCarrier adapts an AMQP header table to propagation.TextMapCarrier.
-// Messages may come from producers that put any AMQP type in a header, so Get
-// converts the scalar types to text and answers "" for the rest instead of
-// failing: a strange header must never break propagation or drop a message.
-type HeaderCarrier amqp.Table
-
-// Get returns the value of key as text. Header names are case-sensitive in
-// AMQP, but other producers spell propagation headers differently
-// (Traceparent, x-correlation-id), so an exact miss falls back to a
-// case-insensitive match.
-func (c HeaderCarrier) Get(key string) string {
-	v, ok := c[key]
-	if !ok {
-		for k, kv := range c {
-			if strings.EqualFold(k, key) {
-				v, ok = kv, true
-				break
-			}
-		}
-		if !ok {
-			return ""
-		}
-	}
-	return headerString(v)
-}
-
-// Set stores value under key.
-func (c HeaderCarrier) Set(key, value string) { c[key] = value }
-
-// Keys lists the header names.
-func (c HeaderCarrier) Keys() []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-func headerString(v any) string {
-	switch t := v.(type) {
-	case string:
-		return t
-	case []byte:
-		return string(t)
-	case bool:
-		return strconv.FormatBool(t)
-	case int8:
-		return strconv.FormatInt(int64(t), 10)
-	case int16:
-		return strconv.FormatInt(int64(t), 10)
-	case int32:
-		return strconv.FormatInt(int64(t), 10)
-	case int64:
-		return strconv.FormatInt(t, 10)
-	case int:
-		return strconv.Itoa(t)
-	case uint8:
-		return strconv.FormatUint(uint64(t), 10)
-	case uint16:
-		return strconv.FormatUint(uint64(t), 10)
-	case uint32:
-		return strconv.FormatUint(uint64(t), 10)
-	case uint64:
-		return strconv.FormatUint(t, 10)
-	default:
-		// Tables, arrays, decimals, timestamps and nil carry no propagation
-		// value; treating them as absent starts a new trace, as a malformed
-		// header should.
-		return ""
-	}
-}
+// HeaderCarrier adapts an AMQP header table to propagation.TextMapCarrier, so
+// that trace context and the correlation ID can be written to (or read from)
+// messages published without the Publisher, the way the Publisher writes
+// them. Get converts the scalar AMQP types to text and answers "" for the
+// rest; it falls back to a case-insensitive match.
+type HeaderCarrier = amqpheader.Carrier

@@ -20,7 +20,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -76,10 +75,9 @@ type Publisher struct {
 	mandatory bool
 	logger    *slog.Logger
 
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	duration metric.Float64Histogram
-	sent     metric.Int64Counter
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *observability.ProducerMetrics
 
 	slots chan *pubChannel // idle channels; holding one is the right to publish on it
 
@@ -127,15 +125,9 @@ func New(url string, opts ...Option) (*Publisher, error) {
 		p.logger = slog.Default()
 	}
 	p.amqpCfg = connectionConfig(c.amqpConfig, c.connName, c.dialTO)
-	meter := observability.Meter(c.mp, scope)
 	var err error
-	if p.duration, err = observability.DurationHistogram(meter, "messaging.client.operation.duration",
-		"Duration of publishing a message until the broker confirmed it."); err != nil {
-		return nil, fmt.Errorf("amqp: creating metric: %w", err)
-	}
-	if p.sent, err = meter.Int64Counter("messaging.client.sent.messages",
-		metric.WithUnit("{message}"), metric.WithDescription("Messages the broker confirmed.")); err != nil {
-		return nil, fmt.Errorf("amqp: creating metric: %w", err)
+	if p.metrics, err = observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemRabbitMQ); err != nil {
+		return nil, fmt.Errorf("amqp: %w", err)
 	}
 	for range c.channels {
 		p.slots <- &pubChannel{}
@@ -217,20 +209,16 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, ms
 	err := reliability.Retry(ctx, p.attempts, p.backoff, func(ctx context.Context) error {
 		return p.publishOnce(ctx, exchange, routingKey, msg)
 	})
-	mattrs := []attribute.KeyValue{
-		semconv.MessagingSystemRabbitMQ,
-		semconv.MessagingDestinationName(dest),
-		semconv.MessagingOperationName(observability.OperationPublish),
-		semconv.MessagingOperationTypeSend,
-	}
+	var et string
 	if err != nil {
 		err = unwrapPermanent(err)
 		observability.RecordError(span, err)
-		mattrs = append(mattrs, semconv.ErrorTypeKey.String(errorType(err)))
-	} else {
-		p.sent.Add(ctx, 1, metric.WithAttributes(mattrs...))
+		et = errorType(err)
 	}
-	p.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(mattrs...))
+	// Failures count too, with error.type, as the semantic conventions
+	// define messaging.client.sent.messages.
+	p.metrics.Sent(ctx, dest, 1, et)
+	p.metrics.Duration(ctx, dest, time.Since(start), et)
 	return err
 }
 

@@ -121,8 +121,8 @@ func TestPublishConfirmedWithTraceAndCorrelation(t *testing.T) {
 		{semconv.MessagingRabbitMQDestinationRoutingKeyKey, queue},
 		{semconv.MessagingMessageIDKey, "m-1"},
 	} {
-		if v, ok := observabilitytest.Attr(span, a.key); !ok || v.Emit() != a.want {
-			t.Errorf("attribute %s = %q, want %q", a.key, v.Emit(), a.want)
+		if v, ok := observabilitytest.Attr(span, a.key); !ok || v.String() != a.want {
+			t.Errorf("attribute %s = %q, want %q", a.key, v.String(), a.want)
 		}
 	}
 	if n := kit.Sum(t, "messaging.client.sent.messages"); n != 1 {

@@ -1,73 +1,9 @@
 package kafka
 
-import (
-	"strings"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-)
+import "github.com/patron-go/patron/internal/kafkaheader"
 
 // HeaderCarrier adapts Kafka record headers to propagation.TextMapCarrier, so
-// that trace context and the correlation ID travel in headers the way other
-// OpenTelemetry-instrumented Kafka clients write them (W3C "traceparent").
-type HeaderCarrier struct {
-	Headers *[]kgo.RecordHeader
-}
-
-// Get returns the value of the first header named key. Kafka header names
-// are case-sensitive, but peers spell propagation headers differently
-// (Traceparent, x-correlation-id), so an exact miss falls back to a
-// case-insensitive match.
-func (c HeaderCarrier) Get(key string) string {
-	if c.Headers == nil {
-		return ""
-	}
-	hs := *c.Headers
-	for i := range hs {
-		if hs[i].Key == key {
-			return string(hs[i].Value)
-		}
-	}
-	for i := range hs {
-		if strings.EqualFold(hs[i].Key, key) {
-			return string(hs[i].Value)
-		}
-	}
-	return ""
-}
-
-// Set replaces the header named key (any spelling), or appends it, so that a
-// re-published message never carries two conflicting trace contexts.
-func (c HeaderCarrier) Set(key, value string) {
-	if c.Headers == nil {
-		return
-	}
-	hs := *c.Headers
-	out := hs[:0]
-	replaced := false
-	for _, h := range hs {
-		if strings.EqualFold(h.Key, key) {
-			if replaced {
-				continue
-			}
-			h = kgo.RecordHeader{Key: key, Value: []byte(value)}
-			replaced = true
-		}
-		out = append(out, h)
-	}
-	if !replaced {
-		out = append(out, kgo.RecordHeader{Key: key, Value: []byte(value)})
-	}
-	*c.Headers = out
-}
-
-// Keys lists the header names.
-func (c HeaderCarrier) Keys() []string {
-	if c.Headers == nil {
-		return nil
-	}
-	keys := make([]string, 0, len(*c.Headers))
-	for _, h := range *c.Headers {
-		keys = append(keys, h.Key)
-	}
-	return keys
-}
+// that trace context and the correlation ID can be written to (or read from)
+// records produced without the Producer, the way the Producer writes them.
+// Get falls back to a case-insensitive match; Set replaces every spelling.
+type HeaderCarrier = kafkaheader.Carrier

@@ -16,10 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/encoding"
@@ -81,9 +79,7 @@ type Producer struct {
 	prop   propagation.TextMapPropagator
 	logger *slog.Logger
 
-	sent     metric.Int64Counter
-	duration metric.Float64Histogram
-	attrs    sync.Map // topic -> metric.MeasurementOption, to keep the hot path allocation-free
+	metrics *observability.ProducerMetrics
 
 	mu     sync.RWMutex // guards closed against concurrent Close
 	closed bool
@@ -112,17 +108,9 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	meter := observability.Meter(cfg.mp, scope)
-	sent, err := meter.Int64Counter(messagingconv.ClientSentMessages{}.Name(),
-		metric.WithUnit("{message}"),
-		metric.WithDescription("Messages the producer attempted to send; failures carry error.type."))
+	pm, err := observability.NewProducerMetrics(observability.Meter(cfg.mp, scope), semconv.MessagingSystemKafka)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: creating metric: %w", err)
-	}
-	duration, err := observability.DurationHistogram(meter, messagingconv.ClientOperationDuration{}.Name(),
-		"Duration of publishing one message, until the broker acknowledged it.")
-	if err != nil {
-		return nil, fmt.Errorf("kafka: creating metric: %w", err)
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -137,8 +125,7 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		tracer:    observability.Tracer(cfg.tp, scope),
 		prop:      observability.Propagator(cfg.prop),
 		logger:    cfg.logger,
-		sent:      sent,
-		duration:  duration,
+		metrics:   pm,
 		callbacks: newCallbackQueue(),
 	}, nil
 }
@@ -233,36 +220,24 @@ func (p *Producer) produce(ctx context.Context, m *Message, done func(error)) {
 	rec.Headers = headers
 	start := time.Now()
 	p.client.Produce(ctx, rec, func(r *kgo.Record, err error) {
-		elapsed := time.Since(start).Seconds()
+		elapsed := time.Since(start)
 		if err != nil {
 			observability.RecordError(span, err)
-			failAttrs := metric.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(m.Topic),
-				semconv.MessagingOperationName(observability.OperationPublish), semconv.ErrorTypeKey.String(errorType(err)))
-			p.sent.Add(ctx, 1, failAttrs)
-			p.duration.Record(ctx, elapsed, failAttrs)
+			et := errorType(err)
+			p.metrics.Sent(ctx, m.Topic, 1, et)
+			p.metrics.Duration(ctx, m.Topic, elapsed, et)
 		} else {
 			m.Partition, m.Offset = r.Partition, r.Offset
 			if span.IsRecording() {
 				span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
 					semconv.MessagingKafkaOffset(int(r.Offset)))
 			}
-			ok := p.okAttrs(m.Topic)
-			p.sent.Add(ctx, 1, ok)
-			p.duration.Record(ctx, elapsed, ok)
+			p.metrics.Sent(ctx, m.Topic, 1, "")
+			p.metrics.Duration(ctx, m.Topic, elapsed, "")
 		}
 		span.End()
 		done(err)
 	})
-}
-
-func (p *Producer) okAttrs(topic string) metric.MeasurementOption {
-	if v, ok := p.attrs.Load(topic); ok {
-		return v.(metric.MeasurementOption)
-	}
-	o := metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic),
-		semconv.MessagingOperationName(observability.OperationPublish)))
-	v, _ := p.attrs.LoadOrStore(topic, o)
-	return v.(metric.MeasurementOption)
 }
 
 func errorType(err error) string {

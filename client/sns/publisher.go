@@ -22,8 +22,6 @@ import (
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -61,12 +59,11 @@ type Message struct {
 
 // Publisher publishes messages to SNS topics. It is safe for concurrent use.
 type Publisher struct {
-	client   API
-	logger   *slog.Logger
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	duration metric.Float64Histogram
-	sent     metric.Int64Counter
+	client  API
+	logger  *slog.Logger
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *observability.ProducerMetrics
 }
 
 // New returns a Publisher that publishes with client.
@@ -89,15 +86,9 @@ func New(client API, opts ...Option) (*Publisher, error) {
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
-	meter := observability.Meter(c.mp, scope)
 	var err error
-	if p.duration, err = observability.DurationHistogram(meter, "messaging.client.operation.duration",
-		"Duration of a Publish call."); err != nil {
-		return nil, fmt.Errorf("sns: creating metric: %w", err)
-	}
-	if p.sent, err = meter.Int64Counter("messaging.client.sent.messages",
-		metric.WithUnit("{message}"), metric.WithDescription("Messages published, or not (with error.type).")); err != nil {
-		return nil, fmt.Errorf("sns: creating metric: %w", err)
+	if p.metrics, err = observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSNS); err != nil {
+		return nil, fmt.Errorf("sns: %w", err)
 	}
 	return p, nil
 }
@@ -138,20 +129,15 @@ func (p *Publisher) Publish(ctx context.Context, topicARN string, msg Message) (
 			err = fmt.Errorf("sns: publishing to %s: %w", dest, err)
 		}
 	}
-	mattrs := []attribute.KeyValue{
-		semconv.MessagingSystemAWSSNS,
-		semconv.MessagingDestinationName(dest),
-		semconv.MessagingOperationName(observability.OperationPublish),
-		semconv.MessagingOperationTypeSend,
-	}
+	var et string
 	if err != nil {
 		observability.RecordError(span, err)
-		mattrs = append(mattrs, semconv.ErrorTypeKey.String(errorType(err)))
+		et = errorType(err)
 	} else {
 		span.SetAttributes(semconv.MessagingMessageID(id))
 	}
-	p.sent.Add(ctx, 1, metric.WithAttributes(mattrs...))
-	p.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(mattrs...))
+	p.metrics.Sent(ctx, dest, 1, et)
+	p.metrics.Duration(ctx, dest, time.Since(start), et)
 	return id, err
 }
 

@@ -21,8 +21,6 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -80,12 +78,11 @@ func (e *EntryError) Error() string {
 
 // Publisher sends messages to SQS queues. It is safe for concurrent use.
 type Publisher struct {
-	client   API
-	logger   *slog.Logger
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	duration metric.Float64Histogram
-	sent     metric.Int64Counter
+	client  API
+	logger  *slog.Logger
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *observability.ProducerMetrics
 }
 
 // New returns a Publisher that sends with client.
@@ -108,15 +105,9 @@ func New(client API, opts ...Option) (*Publisher, error) {
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
-	meter := observability.Meter(c.mp, scope)
 	var err error
-	if p.duration, err = observability.DurationHistogram(meter, "messaging.client.operation.duration",
-		"Duration of a SendMessage or SendMessageBatch call."); err != nil {
-		return nil, fmt.Errorf("sqs: creating metric: %w", err)
-	}
-	if p.sent, err = meter.Int64Counter("messaging.client.sent.messages",
-		metric.WithUnit("{message}"), metric.WithDescription("Messages sent, or not sent (with error.type).")); err != nil {
-		return nil, fmt.Errorf("sqs: creating metric: %w", err)
+	if p.metrics, err = observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSQS); err != nil {
+		return nil, fmt.Errorf("sqs: %w", err)
 	}
 	return p, nil
 }
@@ -153,7 +144,7 @@ func (p *Publisher) Send(ctx context.Context, queueURL string, msg Message) (str
 		}
 	}
 	p.finish(ctx, span, dest, id, err)
-	p.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(dest, err)...))
+	p.metrics.Duration(ctx, dest, time.Since(start), errType(err))
 	return id, err
 }
 
@@ -236,7 +227,7 @@ func (p *Publisher) sendChunk(ctx context.Context, queueURL, dest string, msgs [
 				results[i].Err = err
 			}
 		}
-		p.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(dest, err)...))
+		p.metrics.Duration(ctx, dest, time.Since(start), errType(err))
 	}
 	for i, s := range spans {
 		p.finish(s.ctx, s.span, dest, results[i].MessageID, results[i].Err)
@@ -262,24 +253,19 @@ func (p *Publisher) start(ctx context.Context, queueURL, dest string, msg Messag
 func (p *Publisher) finish(ctx context.Context, span trace.Span, dest, id string, err error) {
 	if err != nil {
 		observability.RecordError(span, err)
-		p.sent.Add(ctx, 1, metric.WithAttributes(metricAttrs(dest, err)...))
+		p.metrics.Sent(ctx, dest, 1, errType(err))
 		return
 	}
 	span.SetAttributes(semconv.MessagingMessageID(id))
-	p.sent.Add(ctx, 1, metric.WithAttributes(metricAttrs(dest, nil)...))
+	p.metrics.Sent(ctx, dest, 1, "")
 }
 
-func metricAttrs(dest string, err error) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{
-		semconv.MessagingSystemAWSSQS,
-		semconv.MessagingDestinationName(dest),
-		semconv.MessagingOperationName(observability.OperationPublish),
-		semconv.MessagingOperationTypeSend,
+// errType is ErrorType, or "" for a nil err (success).
+func errType(err error) string {
+	if err == nil {
+		return ""
 	}
-	if err != nil {
-		attrs = append(attrs, semconv.ErrorTypeKey.String(ErrorType(err)))
-	}
-	return attrs
+	return ErrorType(err)
 }
 
 // ErrorType names err for the error.type attribute: the AWS error code when

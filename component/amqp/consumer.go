@@ -31,7 +31,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -42,15 +41,6 @@ import (
 )
 
 const scope = observability.ModulePath + "/component/amqp"
-
-// Outcome attribute values of the patron.messaging.messages counter.
-const (
-	OutcomeKey          = attribute.Key("patron.messaging.outcome")
-	OutcomeProcessed    = "processed"
-	OutcomeFailed       = "failed"
-	OutcomeRequeued     = "requeued"
-	OutcomeDeadLettered = "dead_lettered"
-)
 
 // ErrNotReady is returned by Ready while the component is not connected.
 var ErrNotReady = errors.New("amqp: consumer not connected")
@@ -63,17 +53,11 @@ type Component struct {
 	cfg     config
 	amqpCfg amqp.Config
 
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	duration metric.Float64Histogram
-	age      metric.Float64Histogram
-	consumed metric.Int64Counter
-	outcomes metric.Int64Counter
-	baseAttr []attribute.KeyValue
-	// Precomputed attribute sets keep the per-message metric cost to the
-	// recording itself.
-	baseOpt      metric.MeasurementOption
-	processedOpt metric.MeasurementOption
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+	// metrics are the instruments every Patron consumer shares, with the
+	// queue's attribute sets precomputed.
+	metrics *observability.DestinationMetrics
 
 	ready atomic.Bool
 }
@@ -120,34 +104,12 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 		amqpCfg: connectionConfig(c.amqpConfig, c.connName, c.dialTO),
 		tracer:  observability.Tracer(c.tp, scope),
 		prop:    observability.Propagator(c.prop),
-		baseAttr: []attribute.KeyValue{
-			semconv.MessagingSystemRabbitMQ,
-			semconv.MessagingDestinationName(queue),
-			semconv.MessagingOperationName(observability.OperationProcess),
-		},
 	}
-	comp.baseOpt = metric.WithAttributeSet(attribute.NewSet(comp.baseAttr...))
-	comp.processedOpt = metric.WithAttributeSet(attribute.NewSet(append(comp.baseAttr[:len(comp.baseAttr):len(comp.baseAttr)],
-		OutcomeKey.String(OutcomeProcessed))...))
-	meter := observability.Meter(c.mp, scope)
-	var err error
-	if comp.duration, err = observability.DurationHistogram(meter, "messaging.process.duration",
-		"Duration of processing a message or batch."); err != nil {
-		return nil, fmt.Errorf("amqp: creating metric: %w", err)
+	cm, err := observability.NewConsumerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemRabbitMQ)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: %w", err)
 	}
-	if comp.age, err = observability.DurationHistogram(meter, "patron.messaging.message.age",
-		"Time from a message's timestamp to the start of its processing."); err != nil {
-		return nil, fmt.Errorf("amqp: creating metric: %w", err)
-	}
-	if comp.consumed, err = meter.Int64Counter("messaging.client.consumed.messages",
-		metric.WithUnit("{message}"), metric.WithDescription("Messages delivered to the consumer.")); err != nil {
-		return nil, fmt.Errorf("amqp: creating metric: %w", err)
-	}
-	if comp.outcomes, err = meter.Int64Counter("patron.messaging.messages",
-		metric.WithUnit("{message}"),
-		metric.WithDescription("Messages by outcome: processed, failed, requeued, dead_lettered.")); err != nil {
-		return nil, fmt.Errorf("amqp: creating metric: %w", err)
-	}
+	comp.metrics = cm.Destination(queue)
 	return comp, nil
 }
 
@@ -420,10 +382,8 @@ func (c *Component) deliveryAttrs(d *amqp.Delivery) []attribute.KeyValue {
 }
 
 func (c *Component) received(ctx context.Context, d *amqp.Delivery, start time.Time) {
-	c.consumed.Add(ctx, 1, c.baseOpt)
-	if !d.Timestamp.IsZero() {
-		c.age.Record(ctx, max(start.Sub(d.Timestamp), 0).Seconds(), c.baseOpt)
-	}
+	c.metrics.Consumed(ctx, 1)
+	c.metrics.Age(ctx, d.Timestamp, start)
 }
 
 func (c *Component) handle(work, hctx context.Context, s *session, d amqp.Delivery) {
@@ -483,21 +443,7 @@ func callHandler(fn func() error) (err error) {
 }
 
 func (c *Component) recordDuration(ctx context.Context, start time.Time, err error) {
-	if err == nil {
-		c.duration.Record(ctx, time.Since(start).Seconds(), c.baseOpt)
-		return
-	}
-	attrs := append(c.baseAttr[:len(c.baseAttr):len(c.baseAttr)], semconv.ErrorTypeKey.String("handler"))
-	c.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
-}
-
-func (c *Component) count(ctx context.Context, outcome string) {
-	if outcome == OutcomeProcessed {
-		c.outcomes.Add(ctx, 1, c.processedOpt)
-		return
-	}
-	attrs := append(c.baseAttr[:len(c.baseAttr):len(c.baseAttr)], OutcomeKey.String(outcome))
-	c.outcomes.Add(ctx, 1, metric.WithAttributes(attrs...))
+	c.metrics.Duration(ctx, time.Since(start), observability.ErrorType(err))
 }
 
 func (c *Component) ack(ctx context.Context, s *session, d *amqp.Delivery) {
@@ -508,18 +454,18 @@ func (c *Component) ack(ctx context.Context, s *session, d *amqp.Delivery) {
 		s.logger.WarnContext(ctx, "amqp ack failed, the message will be redelivered",
 			slog.String("message_id", d.MessageId), slog.Any("error", err))
 	}
-	c.count(ctx, OutcomeProcessed)
+	c.metrics.Count(ctx, observability.OutcomeProcessed, 1)
 }
 
 func (c *Component) fail(work, ctx context.Context, s *session, msg *Message, herr error) {
-	c.count(ctx, OutcomeFailed)
+	c.metrics.Failed(ctx, 1, observability.ErrorType(herr))
 	d := &msg.d
 	logger := s.logger.With(slog.String("message_id", d.MessageId), slog.Int("delivery", msg.attempt), slog.Any("error", herr))
 	if c.cfg.strategy == Stop {
 		if err := d.Nack(false, true); err != nil {
 			logger.WarnContext(ctx, "amqp nack failed, the message will be redelivered", slog.Any("nack_error", err))
 		}
-		c.count(ctx, OutcomeRequeued)
+		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
 		s.fail(fmt.Errorf("amqp: handler failed on queue %s, stopping: %w", c.queue, herr))
 		return
 	}
@@ -529,7 +475,7 @@ func (c *Component) fail(work, ctx context.Context, s *session, msg *Message, he
 			logger.WarnContext(ctx, "amqp reject failed, the message will be redelivered", slog.Any("reject_error", err))
 			return
 		}
-		c.count(ctx, OutcomeDeadLettered)
+		c.metrics.Count(ctx, observability.OutcomeDeadLettered, 1)
 		return
 	}
 	logger.WarnContext(ctx, "amqp handler failed, requeueing the message")
@@ -540,7 +486,7 @@ func (c *Component) fail(work, ctx context.Context, s *session, msg *Message, he
 		logger.WarnContext(ctx, "amqp requeue failed, the message will be redelivered", slog.Any("requeue_error", err))
 		return
 	}
-	c.count(ctx, OutcomeRequeued)
+	c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
 }
 
 func (c *Component) requeue(ctx context.Context, s *session, msg *Message) error {

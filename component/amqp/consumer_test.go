@@ -20,6 +20,7 @@ import (
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/amqptest"
+	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
 )
@@ -195,12 +196,12 @@ func TestTraceContinuesFromPublisherToConsumer(t *testing.T) {
 		t.Error("no delivery tag attribute")
 	}
 	waitFor(t, "processed count", func() bool {
-		return kit.Sum(t, "patron.messaging.messages", patronamqp.OutcomeKey.String(patronamqp.OutcomeProcessed)) == 1
+		return kit.Sum(t, observability.MetricConsumerMessages, observability.OutcomeKey.String(observability.OutcomeProcessed.String())) == 1
 	})
 	if m := kit.Metric(t, "messaging.process.duration"); m.Unit != "s" {
 		t.Errorf("duration unit %q", m.Unit)
 	}
-	if kit.Sum(t, "patron.messaging.message.age") != 1 {
+	if kit.Sum(t, observability.MetricMessageAge) != 1 {
 		t.Error("message age not recorded")
 	}
 	amqptest.WaitDepth(t, queue, 0, 10*time.Second)
@@ -295,10 +296,10 @@ func failAlways(t *testing.T, quorum bool, mode patronamqp.RetryMode, panics boo
 		t.Errorf("queue still holds %d", n)
 	}
 	deliveries := float64(len(counts))
-	for outcome, want := range map[string]float64{
-		patronamqp.OutcomeFailed: deliveries, patronamqp.OutcomeRequeued: deliveries - 1, patronamqp.OutcomeDeadLettered: 1,
+	for outcome, want := range map[observability.Outcome]float64{
+		observability.OutcomeFailed: deliveries, observability.OutcomeRequeued: deliveries - 1, observability.OutcomeDeadLettered: 1,
 	} {
-		if got := kit.Sum(t, "patron.messaging.messages", patronamqp.OutcomeKey.String(outcome)); got != want {
+		if got := kit.Sum(t, observability.MetricConsumerMessages, observability.OutcomeKey.String(outcome.String())); got != want {
 			t.Errorf("%s = %v, want %v", outcome, got, want)
 		}
 	}
@@ -487,7 +488,7 @@ func TestShutdownLeavesUnprocessedMessagesInQueue(t *testing.T) {
 		t.Fatalf("handled %d messages after shutdown began, want only the in-flight one", handled.Load())
 	}
 	amqptest.WaitDepth(t, queue, total-1, 10*time.Second)
-	if got := kit.Sum(t, "patron.messaging.messages", patronamqp.OutcomeKey.String(patronamqp.OutcomeProcessed)); got != 1 {
+	if got := kit.Sum(t, observability.MetricConsumerMessages, observability.OutcomeKey.String(observability.OutcomeProcessed.String())); got != 1 {
 		t.Errorf("processed = %v, want 1", got)
 	}
 }

@@ -311,7 +311,7 @@ func (c *Component) dispatch(cl *kgo.Client, p kgo.FetchTopicPartition) {
 	}
 	w.hwm.Store(p.HighWatermark)
 	if len(p.Records) > 0 {
-		c.metrics.consumed.Add(w.ctx, int64(len(p.Records)), w.attrs)
+		w.dm.Consumed(w.ctx, len(p.Records))
 		w.enqueue(p.Records)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	kafkaclient "github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/component/kafka"
 	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
@@ -109,7 +110,7 @@ func TestTraceFromHTTPThroughKafka(t *testing.T) {
 			}},
 		}},
 	})
-	if n := e.kit.Sum(t, kafka.MetricProcessed); n != 1 {
+	if n := outcomes(t, e, observability.OutcomeProcessed); n != 1 {
 		t.Fatalf("processed = %v, want 1", n)
 	}
 	if n := e.kit.Sum(t, "messaging.process.duration"); n != 1 {
@@ -139,9 +140,9 @@ func TestRetryThenSuccessCommits(t *testing.T) {
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("handler called %d times, want 3", n)
 	}
-	for name, want := range map[string]float64{kafka.MetricFailed: 2, kafka.MetricRetried: 2, kafka.MetricProcessed: 1} {
-		if got := e.kit.Sum(t, name); got != want {
-			t.Errorf("%s = %v, want %v", name, got, want)
+	for o, want := range map[observability.Outcome]float64{observability.OutcomeFailed: 2, observability.OutcomeRetried: 2, observability.OutcomeProcessed: 1} {
+		if got := outcomes(t, e, o); got != want {
+			t.Errorf("%s = %v, want %v", o, got, want)
 		}
 	}
 	span := e.kit.Span(t, "process "+e.topic)
@@ -203,7 +204,7 @@ func TestPoisonMessageGoesToDeadLetterTopic(t *testing.T) {
 	if string(dead.Key) != "poison" || string(dead.Value) != "bad" || headers["traceparent"] == "" {
 		t.Errorf("dead letter key %q value %q traceparent %q", dead.Key, dead.Value, headers["traceparent"])
 	}
-	if got := e.kit.Sum(t, kafka.MetricDeadLettered); got != 1 {
+	if got := outcomes(t, e, observability.OutcomeDeadLettered); got != 1 {
 		t.Errorf("dead-lettered = %v, want 1", got)
 	}
 	// The dead-letter publish continues the failed message's trace.
@@ -236,7 +237,7 @@ func TestDefaultSkipsPoisonMessage(t *testing.T) {
 	if !processed.has("after") || poisonCalls.Load() != 4 {
 		t.Fatalf("after processed %v, poison called %d times (want 1 + 3 retries)", processed.has("after"), poisonCalls.Load())
 	}
-	if got := e.kit.Sum(t, kafka.MetricSkipped); got != 1 {
+	if got := outcomes(t, e, observability.OutcomeSkipped); got != 1 {
 		t.Errorf("skipped = %v, want 1", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/patron-go/patron/component/kafka"
 	"github.com/patron-go/patron/internal/kafkatest"
+	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
 )
@@ -72,6 +73,12 @@ type env struct {
 	kit     *observabilitytest.Kit
 	topic   string
 	group   string
+}
+
+// outcomes is the consumer's message count with outcome o.
+func outcomes(t *testing.T, e *env, o observability.Outcome) float64 {
+	t.Helper()
+	return e.kit.Sum(t, observability.MetricConsumerMessages, observability.OutcomeKey.String(o.String()))
 }
 
 func newEnv(t *testing.T, partitions int32) *env {

@@ -56,9 +56,8 @@ type worker struct {
 	unmarked *kgo.Record
 
 	partitionID string
-	attrs       metric.MeasurementOption
+	dm          *observability.DestinationMetrics
 	lagAttrs    metric.MeasurementOption
-	baseAttrs   []attribute.KeyValue
 }
 
 func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
@@ -70,14 +69,11 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 	}
 	w.hwm.Store(-1)
 	w.next.Store(-1)
-	w.baseAttrs = []attribute.KeyValue{
-		semconv.MessagingSystemKafka,
+	w.dm = c.metrics.Destination(tp.topic, semconv.MessagingConsumerGroupName(c.group))
+	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka,
 		semconv.MessagingDestinationName(tp.topic),
 		semconv.MessagingConsumerGroupName(c.group),
-		semconv.MessagingOperationName(observability.OperationProcess),
-	}
-	w.attrs = metric.WithAttributeSet(attribute.NewSet(w.baseAttrs...))
-	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(append(w.baseAttrs[:3:3], semconv.MessagingDestinationPartitionID(w.partitionID))...))
+		semconv.MessagingDestinationPartitionID(w.partitionID)))
 	return w
 }
 
@@ -280,17 +276,16 @@ func (w *worker) handleBatch(recs []*kgo.Record) bool {
 // number of messages fn handles, for the counters. It returns errStopped
 // when the worker was stopped before fn succeeded.
 func (w *worker) attempts(ctx context.Context, span trace.Span, n int, fn func(context.Context) error) error {
-	m := w.c.metrics
 	for attempt := 0; ; attempt++ {
 		err := w.call(ctx, fn)
 		if err == nil {
-			m.processed.Add(ctx, int64(n), w.attrs)
+			w.dm.Count(ctx, observability.OutcomeProcessed, n)
 			return nil
 		}
 		if errors.Is(err, errStopped) {
 			return err
 		}
-		m.failed.Add(ctx, int64(n), metric.WithAttributes(append(w.baseAttrs[:3:3], errorTypeAttr(err))...))
+		w.dm.Failed(ctx, n, observability.ErrorType(err))
 		if span.IsRecording() {
 			span.RecordError(err, trace.WithAttributes(attribute.Int("patron.attempt", attempt+1)))
 		}
@@ -305,7 +300,7 @@ func (w *worker) attempts(ctx context.Context, span trace.Span, n int, fn func(c
 		if !w.sleep(attempt) {
 			return errStopped
 		}
-		m.retried.Add(ctx, int64(n), w.attrs)
+		w.dm.Count(ctx, observability.OutcomeRetried, n)
 	}
 }
 
@@ -327,27 +322,9 @@ func (w *worker) call(ctx context.Context, fn func(context.Context) error) (err 
 		if r := recover(); r != nil {
 			err = fmt.Errorf("kafka: handler panicked: %v", r)
 		}
-		if err != nil {
-			w.c.metrics.duration.Record(ctx, time.Since(start).Seconds(),
-				metric.WithAttributes(append(w.baseAttrs[:4:4], errorTypeAttr(err))...))
-		} else {
-			w.c.metrics.duration.Record(ctx, time.Since(start).Seconds(), w.attrs)
-		}
+		w.dm.Duration(ctx, time.Since(start), observability.ErrorType(err))
 	}()
 	return fn(ctx)
-}
-
-func errorTypeAttr(err error) attribute.KeyValue {
-	t := fmt.Sprintf("%T", err)
-	switch {
-	case errors.Is(err, context.Canceled):
-		t = "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		t = "timeout"
-	case t == "*errors.errorString" || t == "*fmt.wrapError" || t == "*fmt.wrapErrors" || t == "*errors.joinError":
-		t = "_OTHER"
-	}
-	return semconv.ErrorTypeKey.String(t)
 }
 
 func (w *worker) sleep(attempt int) bool {
@@ -394,7 +371,7 @@ func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Recor
 		for attempt := 0; ; attempt++ {
 			derr := w.deadLetter(ctx, recs, err)
 			if derr == nil {
-				c.metrics.deadLettered.Add(ctx, int64(len(recs)), w.attrs)
+				w.dm.Count(ctx, observability.OutcomeDeadLettered, len(recs))
 				logger.WarnContext(ctx, "kafka message sent to the dead-letter topic", append(where, "dead_letter_topic", c.cfg.failure.topic)...)
 				w.mark(last)
 				return true
@@ -405,7 +382,7 @@ func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Recor
 			}
 		}
 	default:
-		c.metrics.skipped.Add(ctx, int64(len(recs)), w.attrs)
+		w.dm.Count(ctx, observability.OutcomeSkipped, len(recs))
 		logger.ErrorContext(ctx, "kafka message skipped after failed retries", where...)
 		w.mark(last)
 		return true

@@ -16,6 +16,7 @@ import (
 
 	"github.com/patron-go/patron/component/sqs"
 	"github.com/patron-go/patron/internal/sqstest"
+	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/reliability"
 )
 
@@ -76,9 +77,18 @@ func TestFailingHandlerRedeliveredThenDeadLettered(t *testing.T) {
 	if d := sqstest.QueueDepth(t, f.sqs, url); d != 0 {
 		t.Fatalf("source queue still holds %d messages", d)
 	}
-	if n := f.kit.Sum(t, sqs.MetricFailed, semconv.MessagingDestinationName(name)); n != 3 {
-		t.Fatalf("failed counter %v, want 3", n)
+	// Every failure is counted, then disposed of once: made visible again
+	// (requeued) or left to the redrive policy (dead_lettered; the
+	// emulator does not count receives, so its redrive moves the message
+	// while the consumer still sees a first receive).
+	sum := func(o observability.Outcome) float64 {
+		return f.kit.Sum(t, observability.MetricConsumerMessages, semconv.MessagingDestinationName(name),
+			observability.OutcomeKey.String(o.String()))
 	}
+	if failed, disposed := sum(observability.OutcomeFailed), sum(observability.OutcomeRequeued)+sum(observability.OutcomeDeadLettered); failed != 3 || disposed != 3 {
+		t.Fatalf("failed = %v, requeued + dead_lettered = %v, want 3 and 3", failed, disposed)
+	}
+
 	for _, s := range f.kit.Spans() {
 		if s.Name() == "process "+name && s.Status().Code.String() != "Error" {
 			t.Fatalf("span of a failed attempt has status %s", s.Status().Code)
@@ -311,7 +321,7 @@ func TestQueueByNameMetricsAndReadiness(t *testing.T) {
 	sqstest.WaitFor(t, 10*time.Second, "three messages handled", func() bool { return rec.count() == 3 })
 	sqstest.WaitFor(t, 10*time.Second, "readiness", func() bool { return c.Ready(t.Context()) == nil })
 	dest := semconv.MessagingDestinationName(name)
-	if n := f.kit.Sum(t, sqs.MetricProcessed, dest); n != 3 {
+	if n := f.kit.Sum(t, observability.MetricConsumerMessages, dest, observability.OutcomeKey.String(observability.OutcomeProcessed.String())); n != 3 {
 		t.Fatalf("processed %v, want 3", n)
 	}
 	if n := f.kit.Sum(t, "messaging.client.consumed.messages", dest); n != 3 {
@@ -320,7 +330,7 @@ func TestQueueByNameMetricsAndReadiness(t *testing.T) {
 	if n := f.kit.Sum(t, "messaging.process.duration", dest); n != 3 {
 		t.Fatalf("durations recorded %v, want 3", n)
 	}
-	if n := f.kit.Sum(t, sqs.MetricMessageAge, dest); n != 3 {
+	if n := f.kit.Sum(t, observability.MetricMessageAge, dest); n != 3 {
 		t.Fatalf("ages recorded %v, want 3", n)
 	}
 	sqstest.WaitFor(t, 10*time.Second, "the depth gauge to read an empty queue", func() bool {

@@ -16,18 +16,19 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
 
 	"github.com/patron-go/patron/observability"
 )
 
-// Names of the consumer's own instruments; the semantic conventions have
-// none for outcomes, message age or queue depth.
+// Names of the SQS consumer's own instruments. The others are the ones every
+// Patron consumer shares (see observability.ConsumerMetrics):
+// messaging.process.duration, messaging.client.consumed.messages,
+// observability.MetricConsumerMessages by outcome (processed, failed,
+// requeued: made visible again after a backoff, dead_lettered: left to the
+// queue's redrive policy) and observability.MetricMessageAge (from
+// SentTimestamp).
 const (
-	MetricProcessed     = "patron.messaging.consumer.processed"
-	MetricFailed        = "patron.messaging.consumer.failed"
 	MetricDeleteFailed  = "patron.messaging.aws_sqs.delete.failed"
-	MetricMessageAge    = "patron.messaging.message.age"
 	MetricQueueMessages = "patron.messaging.aws_sqs.queue.messages"
 )
 
@@ -36,38 +37,28 @@ const (
 const QueueStateKey = attribute.Key("patron.messaging.aws_sqs.queue.state")
 
 type metrics struct {
-	base      metric.MeasurementOption
-	consumed  metric.Int64Counter
-	processed metric.Int64Counter
-	failed    metric.Int64Counter
+	*observability.DestinationMetrics
 	delFailed metric.Int64Counter
-	duration  metric.Float64Histogram
-	age       metric.Float64Histogram
 	depth     metric.Int64ObservableGauge
 	attrs     []attribute.KeyValue
 }
 
 func newMetrics(m metric.Meter, c *Component) (*metrics, error) {
-	ms := metrics{attrs: []attribute.KeyValue{
-		semconv.MessagingSystemAWSSQS,
-		semconv.MessagingDestinationName(c.queueName),
-		semconv.MessagingOperationName(observability.OperationProcess),
-	}}
-	ms.base = metric.WithAttributes(ms.attrs...)
-	var errs []error
-	counter := func(name, desc string) metric.Int64Counter {
-		ctr, err := m.Int64Counter(name, metric.WithUnit("{message}"), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return ctr
+	cm, err := observability.NewConsumerMetrics(m, semconv.MessagingSystemAWSSQS)
+	if err != nil {
+		return nil, fmt.Errorf("sqs: %w", err)
 	}
-	ms.consumed = counter(messagingconv.ClientConsumedMessages{}.Name(), "Messages received and handed to the workers.")
-	ms.processed = counter(MetricProcessed, "Messages whose handler succeeded.")
-	ms.failed = counter(MetricFailed, "Messages whose handler returned an error.")
-	ms.delFailed = counter(MetricDeleteFailed, "Processed messages that could not be deleted (they are delivered again).")
-	var err error
-	ms.duration, err = observability.DurationHistogram(m, messagingconv.ProcessDuration{}.Name(), "Duration of one handler call.")
-	errs = append(errs, err)
-	ms.age, err = observability.DurationHistogram(m, MetricMessageAge, "Time from a message's SentTimestamp to the start of its processing.")
+	ms := metrics{
+		DestinationMetrics: cm.Destination(c.queueName),
+		attrs: []attribute.KeyValue{
+			semconv.MessagingSystemAWSSQS,
+			semconv.MessagingDestinationName(c.queueName),
+			semconv.MessagingOperationName(observability.OperationProcess),
+		},
+	}
+	var errs []error
+	ms.delFailed, err = m.Int64Counter(MetricDeleteFailed, metric.WithUnit("{message}"),
+		metric.WithDescription("Processed messages that could not be deleted (they are delivered again)."))
 	errs = append(errs, err)
 	ms.depth, err = m.Int64ObservableGauge(MetricQueueMessages, metric.WithUnit("{message}"),
 		metric.WithDescription("Messages in the queue by state, from GetQueueAttributes at the queue depth interval."))
@@ -88,22 +79,18 @@ func newMetrics(m metric.Meter, c *Component) (*metrics, error) {
 	return &ms, nil
 }
 
-func (m *metrics) received(ctx context.Context, msg *Message) {
-	m.consumed.Add(ctx, 1, m.base)
-	if !msg.SentAt.IsZero() {
-		m.age.Record(ctx, max(time.Since(msg.SentAt).Seconds(), 0), m.base)
-	}
+func (m *metrics) received(ctx context.Context, msg *Message, now time.Time) {
+	m.Consumed(ctx, 1)
+	m.Age(ctx, msg.SentAt, now)
 }
 
 func (m *metrics) handled(ctx context.Context, d time.Duration, err error) {
+	m.Duration(ctx, d, observability.ErrorType(err))
 	if err == nil {
-		m.processed.Add(ctx, 1, m.base)
-		m.duration.Record(ctx, d.Seconds(), m.base)
+		m.Count(ctx, observability.OutcomeProcessed, 1)
 		return
 	}
-	withErr := metric.WithAttributes(append(m.attrs[:len(m.attrs):len(m.attrs)], semconv.ErrorTypeKey.String(errorType(err)))...)
-	m.failed.Add(ctx, 1, withErr)
-	m.duration.Record(ctx, d.Seconds(), withErr)
+	m.Failed(ctx, 1, observability.ErrorType(err))
 }
 
 func (m *metrics) deleteFailed(ctx context.Context, err error) {

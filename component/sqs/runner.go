@@ -225,9 +225,8 @@ func (r *runner) process(m types.Message, e *inflight) {
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
-	c.metrics.received(ctx, msg)
-
 	start := time.Now()
+	c.metrics.received(ctx, msg, start)
 	err := r.call(ctx, msg)
 	c.metrics.handled(ctx, time.Since(start), err)
 	if err == nil {
@@ -241,16 +240,19 @@ func (r *runner) process(m types.Message, e *inflight) {
 		logger.ErrorContext(ctx, "handler failed, stopping the consumer", slog.String("message_id", msg.ID), slog.Any("error", err))
 		r.stop(fmt.Errorf("sqs: handler failed on message %s of %s: %w", msg.ID, c.queueName, err))
 		r.settle(e, 0)
+		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
 	case c.cfg.maxReceives > 0 && msg.ReceiveCount >= c.cfg.maxReceives:
 		logger.ErrorContext(ctx, "handler failed and the retry limit is reached; leaving the message to the redrive policy",
 			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount), slog.Any("error", err))
 		r.forget(e)
+		c.metrics.Count(ctx, observability.OutcomeDeadLettered, 1)
 	default:
 		delay := redeliveryDelay(c.cfg.backoff, msg.ReceiveCount)
 		logger.WarnContext(ctx, "handler failed, message comes back after a delay",
 			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount),
 			slog.Duration("delay", delay), slog.Any("error", err))
 		r.settle(e, delay)
+		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
 	}
 }
 

@@ -1,0 +1,293 @@
+package observability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
+)
+
+// Names of the messaging instruments that the semantic conventions lack.
+const (
+	// MetricConsumerMessages counts consumed messages by OutcomeKey.
+	MetricConsumerMessages = "patron.messaging.consumer.messages"
+	// MetricMessageAge is the time, in seconds, from a message's broker or
+	// producer timestamp to the start of its processing.
+	MetricMessageAge = "patron.messaging.message.age"
+)
+
+// OutcomeKey is the attribute of MetricConsumerMessages that says what became
+// of a message.
+const OutcomeKey = attribute.Key("patron.messaging.outcome")
+
+// Outcome is what became of a consumed message (or of one handler attempt).
+type Outcome uint8
+
+// The outcomes every Patron consumer counts. A message is counted once as
+// processed, dead_lettered or skipped when it is disposed of, once as failed
+// per failed handler attempt, and once as retried or requeued per new attempt.
+const (
+	OutcomeProcessed    Outcome = iota // the handler succeeded
+	OutcomeFailed                      // one handler attempt returned an error
+	OutcomeRetried                     // the message is retried in place
+	OutcomeRequeued                    // the message went back to the broker to be redelivered
+	OutcomeDeadLettered                // the message went to a dead-letter destination
+	OutcomeSkipped                     // the message was dropped (logged) after its retries
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{"processed", "failed", "retried", "requeued", "dead_lettered", "skipped"}
+
+// String returns the OutcomeKey value of o.
+func (o Outcome) String() string {
+	if o < numOutcomes {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// maxCachedSets bounds the attribute sets cached per destination for error
+// types, so that an unexpected variety of errors cannot grow memory forever.
+const maxCachedSets = 256
+
+// attrOpts is one precomputed attribute set, ready to pass to Add and
+// Record. The option slices are built once: passing them with "opts..."
+// spares the API's variadic slice, which would otherwise escape to the heap
+// on every measurement.
+type attrOpts struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func newAttrOpts(attrs ...attribute.KeyValue) attrOpts {
+	o := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	return attrOpts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+}
+
+// setCache caches attribute sets keyed by K (an error type, a destination),
+// so that steady-state recording neither builds sets nor allocates (a map
+// under a read lock, unlike a sync.Map, needs no interface conversion).
+type setCache[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]attrOpts
+}
+
+func (c *setCache[K]) get(key K, build func() []attribute.KeyValue) attrOpts {
+	c.mu.RLock()
+	o, ok := c.m[key]
+	c.mu.RUnlock()
+	if ok {
+		return o
+	}
+	o = newAttrOpts(build()...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[key]; ok {
+		return prev
+	}
+	if len(c.m) < maxCachedSets {
+		if c.m == nil {
+			c.m = make(map[K]attrOpts)
+		}
+		c.m[key] = o
+	}
+	return o
+}
+
+// ConsumerMetrics holds the instruments every Patron consumer records, the
+// same for Kafka, RabbitMQ and SQS: the semconv messaging.process.duration
+// and messaging.client.consumed.messages, MetricConsumerMessages by outcome
+// and MetricMessageAge. Build it once per component with NewConsumerMetrics,
+// and the precomputed attributes of each destination with Destination.
+type ConsumerMetrics struct {
+	system   attribute.KeyValue
+	consumed metric.Int64Counter
+	messages metric.Int64Counter
+	duration metric.Float64Histogram
+	age      metric.Float64Histogram
+}
+
+// NewConsumerMetrics creates the consumer instruments on m; system is the
+// semconv messaging.system attribute (e.g. semconv.MessagingSystemKafka).
+func NewConsumerMetrics(m metric.Meter, system attribute.KeyValue) (*ConsumerMetrics, error) {
+	cm := &ConsumerMetrics{system: system}
+	var errs []error
+	var err error
+	cm.consumed, err = m.Int64Counter(messagingconv.ClientConsumedMessages{}.Name(), metric.WithUnit("{message}"),
+		metric.WithDescription("Messages received from the broker and handed to the handlers."))
+	errs = append(errs, err)
+	cm.messages, err = m.Int64Counter(MetricConsumerMessages, metric.WithUnit("{message}"),
+		metric.WithDescription("Consumed messages by outcome: processed, failed (per attempt), retried, requeued, dead_lettered, skipped."))
+	errs = append(errs, err)
+	cm.duration, err = DurationHistogram(m, messagingconv.ProcessDuration{}.Name(), "Duration of one handler call (a message or a batch).")
+	errs = append(errs, err)
+	cm.age, err = DurationHistogram(m, MetricMessageAge, "Time from a message's timestamp to the start of its processing.")
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("observability: creating consumer metrics: %w", err)
+	}
+	return cm, nil
+}
+
+// DestinationMetrics records the consumer instruments for one destination
+// (topic, queue) with attribute sets computed once, so that recording on
+// the success path allocates nothing. It is safe for concurrent use.
+type DestinationMetrics struct {
+	m        *ConsumerMetrics
+	base     []attribute.KeyValue
+	baseOpt  attrOpts
+	outcomes [numOutcomes]attrOpts
+	failed   setCache[string] // error type -> outcome=failed + error.type
+	errored  setCache[string] // error type -> base + error.type (duration)
+}
+
+// Destination returns the recorder for destination; attrs are added to every
+// measurement (e.g. the consumer group). It builds attribute sets: call it
+// once per destination, not per message.
+func (m *ConsumerMetrics) Destination(destination string, attrs ...attribute.KeyValue) *DestinationMetrics {
+	base := make([]attribute.KeyValue, 0, 3+len(attrs))
+	base = append(base, m.system,
+		semconv.MessagingDestinationName(destination),
+		semconv.MessagingOperationName(OperationProcess))
+	base = append(base, attrs...)
+	d := &DestinationMetrics{m: m, base: base, baseOpt: newAttrOpts(base...)}
+	for o := range numOutcomes {
+		d.outcomes[o] = newAttrOpts(d.with(OutcomeKey.String(o.String()))...)
+	}
+	return d
+}
+
+func (d *DestinationMetrics) with(extra ...attribute.KeyValue) []attribute.KeyValue {
+	return append(d.base[:len(d.base):len(d.base)], extra...)
+}
+
+// Consumed counts n messages received from the broker.
+func (d *DestinationMetrics) Consumed(ctx context.Context, n int) {
+	d.m.consumed.Add(ctx, int64(n), d.baseOpt.add...)
+}
+
+// Age records the age of a message whose timestamp is sent, at now. A zero
+// sent (no timestamp) records nothing; clock skew never gives a negative age.
+func (d *DestinationMetrics) Age(ctx context.Context, sent, now time.Time) {
+	if sent.IsZero() {
+		return
+	}
+	d.m.age.Record(ctx, max(now.Sub(sent), 0).Seconds(), d.baseOpt.rec...)
+}
+
+// Count adds n messages with outcome o. Use Failed for failures, so that
+// they carry error.type.
+func (d *DestinationMetrics) Count(ctx context.Context, o Outcome, n int) {
+	if o >= numOutcomes {
+		return
+	}
+	d.m.messages.Add(ctx, int64(n), d.outcomes[o].add...)
+}
+
+// Failed counts n messages whose handler attempt failed with an error of
+// type errType (see ErrorType).
+func (d *DestinationMetrics) Failed(ctx context.Context, n int, errType string) {
+	opt := d.failed.get(errType, func() []attribute.KeyValue {
+		return d.with(OutcomeKey.String(OutcomeFailed.String()), semconv.ErrorTypeKey.String(errType))
+	})
+	d.m.messages.Add(ctx, int64(n), opt.add...)
+}
+
+// Duration records one handler call that took elapsed; errType is "" on
+// success, or the error.type of its failure.
+func (d *DestinationMetrics) Duration(ctx context.Context, elapsed time.Duration, errType string) {
+	opt := d.baseOpt
+	if errType != "" {
+		opt = d.errored.get(errType, func() []attribute.KeyValue {
+			return d.with(semconv.ErrorTypeKey.String(errType))
+		})
+	}
+	d.m.duration.Record(ctx, elapsed.Seconds(), opt.rec...)
+}
+
+// ProducerMetrics holds the semconv instruments every Patron producer
+// records: messaging.client.sent.messages (failures carry error.type) and
+// messaging.client.operation.duration. Attribute sets are cached per
+// destination and error type.
+type ProducerMetrics struct {
+	system   attribute.KeyValue
+	sent     metric.Int64Counter
+	duration metric.Float64Histogram
+	sets     setCache[producerKey]
+}
+
+type producerKey struct{ destination, errType string }
+
+// NewProducerMetrics creates the producer instruments on m; system is the
+// semconv messaging.system attribute.
+func NewProducerMetrics(m metric.Meter, system attribute.KeyValue) (*ProducerMetrics, error) {
+	pm := &ProducerMetrics{system: system}
+	var err1, err2 error
+	pm.sent, err1 = m.Int64Counter(messagingconv.ClientSentMessages{}.Name(), metric.WithUnit("{message}"),
+		metric.WithDescription("Messages the producer attempted to send; failures carry error.type."))
+	pm.duration, err2 = DurationHistogram(m, messagingconv.ClientOperationDuration{}.Name(),
+		"Duration of a send operation, until the broker acknowledged it.")
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("observability: creating producer metrics: %w", err)
+	}
+	return pm, nil
+}
+
+func (p *ProducerMetrics) attrs(destination, errType string) attrOpts {
+	return p.sets.get(producerKey{destination, errType}, func() []attribute.KeyValue {
+		attrs := []attribute.KeyValue{p.system,
+			semconv.MessagingDestinationName(destination),
+			semconv.MessagingOperationName(OperationPublish),
+			semconv.MessagingOperationTypeSend}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+		}
+		return attrs
+	})
+}
+
+// Sent counts n messages sent to destination; errType is "" on success, or
+// the error.type of the failure.
+func (p *ProducerMetrics) Sent(ctx context.Context, destination string, n int, errType string) {
+	p.sent.Add(ctx, int64(n), p.attrs(destination, errType).add...)
+}
+
+// Duration records one send operation to destination that took elapsed.
+func (p *ProducerMetrics) Duration(ctx context.Context, destination string, elapsed time.Duration, errType string) {
+	p.duration.Record(ctx, elapsed.Seconds(), p.attrs(destination, errType).rec...)
+}
+
+// ErrorType names err for the error.type attribute of messaging metrics:
+// "canceled" and "timeout" for context errors, the value of an
+// ErrorType() string method in err's chain, the Go type name of err for
+// a named error type, and "_OTHER" for anonymous errors (errors.New,
+// fmt.Errorf), whose type says nothing. It returns "" for a nil err.
+func ErrorType(err error) string {
+	if err == nil {
+		return ""
+	}
+	var et interface{ ErrorType() string }
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &et):
+		if s := et.ErrorType(); s != "" {
+			return s
+		}
+	}
+	switch t := reflect.TypeOf(err).String(); t {
+	case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
+		return "_OTHER"
+	default:
+		return t
+	}
+}

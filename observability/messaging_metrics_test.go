@@ -1,0 +1,150 @@
+package observability_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/patron-go/patron/observability"
+	"github.com/patron-go/patron/observability/observabilitytest"
+)
+
+type typedErr struct{}
+
+func (typedErr) Error() string { return "typed" }
+
+type codedErr struct{}
+
+func (codedErr) Error() string     { return "coded" }
+func (codedErr) ErrorType() string { return "throttled" }
+
+func TestErrorType(t *testing.T) {
+	for err, want := range map[error]string{
+		nil:                                  "",
+		errors.New("x"):                      "_OTHER",
+		fmt.Errorf("w: %w", errors.New("x")): "_OTHER",
+		context.Canceled:                     "canceled",
+		fmt.Errorf("w: %w", context.DeadlineExceeded): "timeout",
+		typedErr{}:                        "observability_test.typedErr",
+		fmt.Errorf("w: %w", codedErr{}):   "throttled",
+		errors.Join(errors.New("a"), nil): "_OTHER",
+	} {
+		if got := observability.ErrorType(err); got != want {
+			t.Errorf("ErrorType(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
+
+// TestConsumerMetrics proves the instrument names, units and attributes that
+// every consumer shares, and that one counter carries every outcome.
+func TestConsumerMetrics(t *testing.T) {
+	kit := observabilitytest.New(t)
+	cm, err := observability.NewConsumerMetrics(observability.Meter(kit.MeterProvider, "test"), semconv.MessagingSystemKafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cm.Destination("orders", semconv.MessagingConsumerGroupName("g"))
+	ctx := t.Context()
+	now := time.Now()
+	d.Consumed(ctx, 3)
+	d.Age(ctx, now.Add(-2*time.Second), now)
+	d.Age(ctx, time.Time{}, now) // no timestamp: not recorded
+	d.Duration(ctx, time.Millisecond, "")
+	d.Duration(ctx, time.Millisecond, "_OTHER")
+	d.Count(ctx, observability.OutcomeProcessed, 2)
+	d.Count(ctx, observability.OutcomeRetried, 1)
+	d.Count(ctx, observability.OutcomeRequeued, 1)
+	d.Count(ctx, observability.OutcomeDeadLettered, 1)
+	d.Count(ctx, observability.OutcomeSkipped, 1)
+	d.Failed(ctx, 2, "_OTHER")
+
+	dest := semconv.MessagingDestinationName("orders")
+	if got := kit.Sum(t, "messaging.client.consumed.messages", dest, semconv.MessagingSystemKafka); got != 3 {
+		t.Errorf("consumed = %v, want 3", got)
+	}
+	if got := kit.Sum(t, observability.MetricMessageAge, dest); got != 1 {
+		t.Errorf("age count = %v, want 1", got)
+	}
+	if m := kit.Metric(t, observability.MetricMessageAge); m.Unit != "s" {
+		t.Errorf("age unit = %q", m.Unit)
+	}
+	if m := kit.Metric(t, "messaging.process.duration"); m.Unit != "s" {
+		t.Errorf("duration unit = %q", m.Unit)
+	}
+	if got := kit.Sum(t, "messaging.process.duration", semconv.ErrorTypeKey.String("_OTHER")); got != 1 {
+		t.Errorf("failed durations = %v, want 1", got)
+	}
+	for o, want := range map[observability.Outcome]float64{
+		observability.OutcomeProcessed: 2, observability.OutcomeFailed: 2, observability.OutcomeRetried: 1,
+		observability.OutcomeRequeued: 1, observability.OutcomeDeadLettered: 1, observability.OutcomeSkipped: 1,
+	} {
+		got := kit.Sum(t, observability.MetricConsumerMessages, dest, semconv.MessagingConsumerGroupName("g"),
+			observability.OutcomeKey.String(o.String()))
+		if got != want {
+			t.Errorf("%s = %v, want %v", o, got, want)
+		}
+	}
+	if got := kit.Sum(t, observability.MetricConsumerMessages, semconv.ErrorTypeKey.String("_OTHER")); got != 2 {
+		t.Errorf("failed with error.type = %v, want 2", got)
+	}
+}
+
+func TestProducerMetrics(t *testing.T) {
+	kit := observabilitytest.New(t)
+	pm, err := observability.NewProducerMetrics(observability.Meter(kit.MeterProvider, "test"), semconv.MessagingSystemRabbitMQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	pm.Sent(ctx, "ex", 2, "")
+	pm.Sent(ctx, "ex", 1, "unroutable")
+	pm.Duration(ctx, "ex", time.Millisecond, "")
+	if got := kit.Sum(t, "messaging.client.sent.messages", semconv.MessagingDestinationName("ex"), semconv.MessagingOperationTypeSend); got != 3 {
+		t.Errorf("sent = %v, want 3", got)
+	}
+	if got := kit.Sum(t, "messaging.client.sent.messages", semconv.ErrorTypeKey.String("unroutable")); got != 1 {
+		t.Errorf("failed = %v, want 1", got)
+	}
+	if m := kit.Metric(t, "messaging.client.operation.duration"); m.Unit != "s" {
+		t.Errorf("duration unit = %q", m.Unit)
+	}
+}
+
+// TestMessagingMetricsNoAllocs proves that recording an existing series
+// allocates nothing, not even the variadic option slice a plain
+// counter.Add(ctx, 1, opt) puts on the heap.
+func TestMessagingMetricsNoAllocs(t *testing.T) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m := observability.Meter(mp, "test")
+	cm, err := observability.NewConsumerMetrics(m, semconv.MessagingSystemKafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := observability.NewProducerMetrics(m, semconv.MessagingSystemKafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cm.Destination("orders")
+	ctx := context.Background()
+	now := time.Now()
+	record := func() {
+		d.Consumed(ctx, 1)
+		d.Age(ctx, now, now)
+		d.Duration(ctx, time.Millisecond, "")
+		d.Duration(ctx, time.Millisecond, "_OTHER")
+		d.Count(ctx, observability.OutcomeProcessed, 1)
+		d.Failed(ctx, 1, "_OTHER")
+		pm.Sent(ctx, "orders", 1, "")
+		pm.Duration(ctx, "orders", time.Millisecond, "")
+	}
+	record()
+	if n := testing.AllocsPerRun(100, record); n != 0 {
+		t.Errorf("recording allocates %v times", n)
+	}
+}
