@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
 
 	clientgrpc "github.com/patron-go/patron/client/grpc"
 	patrongrpc "github.com/patron-go/patron/component/grpc"
@@ -96,7 +95,7 @@ func patronClient(b *testing.B, addr string, tel telemetry) testgrpc.TestService
 }
 
 func run(b *testing.B, ctx context.Context, client testgrpc.TestServiceClient) {
-	req := &testpb.SimpleRequest{Payload: &testpb.Payload{Body: make([]byte, 64)}}
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: make([]byte, 64)}}
 	// Warm the connection up outside the measurement.
 	if _, err := client.UnaryCall(ctx, req); err != nil {
 		b.Fatal(err)
@@ -149,7 +148,7 @@ func BenchmarkUnaryInterleaved(b *testing.B) {
 		patronClient(b, patronServer(b, sampled), sampled),
 		patronClient(b, patronServer(b, unsampled), unsampled),
 	}
-	req := &testpb.SimpleRequest{Payload: &testpb.Payload{Body: make([]byte, 64)}}
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: make([]byte, 64)}}
 	for _, c := range clients {
 		if _, err := c.UnaryCall(ctx, req); err != nil {
 			b.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -87,15 +86,15 @@ func fastRetries(codes ...codes.Code) clientgrpc.Option {
 func TestUnaryPropagatesTraceAndCorrelationID(t *testing.T) {
 	kit := observabilitytest.New(t)
 	var got captured
-	addr := grpctest.Serve(t, &grpctest.Service{Unary: func(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	addr := grpctest.Serve(t, &grpctest.Service{Unary: func(ctx context.Context, req *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 		got.add(ctx)
-		return &testpb.SimpleResponse{}, nil
+		return &testgrpc.SimpleResponse{}, nil
 	}})
 	client := newClient(t, kit, addr)
 
 	const id = "client-corr-1"
 	ctx, parent := kit.TracerProvider.Tracer("test").Start(correlation.ContextWithID(t.Context(), id), "caller")
-	if _, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}); err != nil {
+	if _, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall: %v", err)
 	}
 	parent.End()
@@ -126,11 +125,11 @@ func TestUnaryPropagatesTraceAndCorrelationID(t *testing.T) {
 func TestNoCorrelationIDIsInvented(t *testing.T) {
 	kit := observabilitytest.New(t)
 	var got captured
-	addr := grpctest.Serve(t, &grpctest.Service{Unary: func(ctx context.Context, _ *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	addr := grpctest.Serve(t, &grpctest.Service{Unary: func(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 		got.add(ctx)
-		return &testpb.SimpleResponse{}, nil
+		return &testgrpc.SimpleResponse{}, nil
 	}})
-	if _, err := newClient(t, kit, addr).UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := newClient(t, kit, addr).UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall: %v", err)
 	}
 	// The server generates one; the client has none to pass on.
@@ -142,7 +141,7 @@ func TestNoCorrelationIDIsInvented(t *testing.T) {
 func TestStreamPropagatesCorrelationID(t *testing.T) {
 	kit := observabilitytest.New(t)
 	var got captured
-	addr := grpctest.Serve(t, &grpctest.Service{Stream: func(ctx context.Context, _ *testpb.StreamingOutputCallRequest) error {
+	addr := grpctest.Serve(t, &grpctest.Service{Stream: func(ctx context.Context, _ *testgrpc.StreamingOutputCallRequest) error {
 		got.add(ctx)
 		return nil
 	}})
@@ -152,7 +151,7 @@ func TestStreamPropagatesCorrelationID(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FullDuplexCall: %v", err)
 	}
-	if err := stream.Send(&testpb.StreamingOutputCallRequest{}); err != nil {
+	if err := stream.Send(&testgrpc.StreamingOutputCallRequest{}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	if _, err := stream.Recv(); err != nil {
@@ -171,11 +170,11 @@ func TestStreamPropagatesCorrelationID(t *testing.T) {
 // flaky fails the first n calls with code, then answers.
 func flaky(n int32, code codes.Code) (*grpctest.Service, *atomic.Int32) {
 	var calls atomic.Int32
-	return &grpctest.Service{Unary: func(context.Context, *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	return &grpctest.Service{Unary: func(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 		if calls.Add(1) <= n {
 			return nil, status.Error(code, "try again")
 		}
-		return &testpb.SimpleResponse{}, nil
+		return &testgrpc.SimpleResponse{}, nil
 	}}, &calls
 }
 
@@ -184,7 +183,7 @@ func TestRetriesUnavailable(t *testing.T) {
 	svc, calls := flaky(2, codes.Unavailable)
 	client := newClient(t, kit, grpctest.Serve(t, svc), fastRetries())
 
-	if _, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall with retries: %v", err)
 	}
 	if n := calls.Load(); n != 3 {
@@ -207,7 +206,7 @@ func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	kit := observabilitytest.New(t)
 	svc, calls := flaky(100, codes.Unavailable)
 	client := newClient(t, kit, grpctest.Serve(t, svc), fastRetries())
-	if _, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); status.Code(err) != codes.Unavailable {
+	if _, err := client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("UnaryCall = %v, want Unavailable", err)
 	}
 	if n := calls.Load(); n != 3 {
@@ -220,7 +219,7 @@ func TestNoRetryOnOtherCodesOrWhenDisabled(t *testing.T) {
 
 	svc, calls := flaky(1, codes.Internal)
 	client := newClient(t, kit, grpctest.Serve(t, svc), fastRetries())
-	if _, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); status.Code(err) != codes.Internal {
+	if _, err := client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); status.Code(err) != codes.Internal {
 		t.Fatalf("UnaryCall = %v, want Internal", err)
 	}
 	if n := calls.Load(); n != 1 {
@@ -229,7 +228,7 @@ func TestNoRetryOnOtherCodesOrWhenDisabled(t *testing.T) {
 
 	svc, calls = flaky(1, codes.Unavailable)
 	client = newClient(t, kit, grpctest.Serve(t, svc), clientgrpc.WithoutRetries())
-	if _, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); status.Code(err) != codes.Unavailable {
+	if _, err := client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("UnaryCall without retries = %v, want Unavailable", err)
 	}
 	if n := calls.Load(); n != 1 {
@@ -239,7 +238,7 @@ func TestNoRetryOnOtherCodesOrWhenDisabled(t *testing.T) {
 	// Custom retryable codes.
 	svc, calls = flaky(1, codes.Aborted)
 	client = newClient(t, kit, grpctest.Serve(t, svc), fastRetries(codes.Aborted))
-	if _, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall retrying Aborted: %v", err)
 	}
 	if n := calls.Load(); n != 2 {
@@ -254,7 +253,7 @@ func TestServiceConfig(t *testing.T) {
 		"retryPolicy":{"maxAttempts":2,"initialBackoff":"0.001s","maxBackoff":"0.01s","backoffMultiplier":2,
 		"retryableStatusCodes":["RESOURCE_EXHAUSTED"]}}]}`
 	client := newClient(t, kit, grpctest.Serve(t, svc), clientgrpc.WithServiceConfig(sc))
-	if _, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall: %v", err)
 	}
 	if n := calls.Load(); n != 2 {
@@ -269,7 +268,7 @@ func TestFailedCallsAreLoggedAtDebug(t *testing.T) {
 	svc, _ := flaky(1, codes.NotFound)
 	client := newClient(t, kit, grpctest.Serve(t, svc), clientgrpc.WithLogger(logger))
 	ctx := correlation.ContextWithID(t.Context(), "failed-1")
-	if _, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}); status.Code(err) != codes.NotFound {
+	if _, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{}); status.Code(err) != codes.NotFound {
 		t.Fatalf("UnaryCall = %v", err)
 	}
 	out := buf.String()
@@ -338,7 +337,7 @@ func TestUserInterceptorsSeeCorrelationID(t *testing.T) {
 	}
 	addr := grpctest.Serve(t, &grpctest.Service{})
 	client := newClient(t, kit, addr, clientgrpc.WithUnaryInterceptors(icpt))
-	if _, err := client.UnaryCall(correlation.ContextWithID(t.Context(), "icpt-1"), &testpb.SimpleRequest{}); err != nil {
+	if _, err := client.UnaryCall(correlation.ContextWithID(t.Context(), "icpt-1"), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall: %v", err)
 	}
 	if seen.Load() != "icpt-1" {

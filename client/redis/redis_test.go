@@ -65,8 +65,8 @@ func assertNoSecret(t *testing.T, spans []sdktrace.ReadOnlySpan, secrets ...stri
 		}
 		for _, kv := range kvs {
 			for _, secret := range secrets {
-				if strings.Contains(kv.Value.Emit(), secret) {
-					t.Errorf("span %q: %s = %q contains %q", s.Name(), kv.Key, kv.Value.Emit(), secret)
+				if strings.Contains(kv.Value.String(), secret) {
+					t.Errorf("span %q: %s = %q contains %q", s.Name(), kv.Key, kv.Value.String(), secret)
 				}
 			}
 		}

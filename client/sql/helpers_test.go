@@ -104,8 +104,8 @@ func assertNoSecret(t *testing.T, spans []sdktrace.ReadOnlySpan, secrets ...stri
 	check := func(where string, kvs []attribute.KeyValue, s sdktrace.ReadOnlySpan) {
 		for _, kv := range kvs {
 			for _, secret := range secrets {
-				if strings.Contains(kv.Value.Emit(), secret) {
-					t.Errorf("span %q %s %s = %q contains %q", s.Name(), where, kv.Key, kv.Value.Emit(), secret)
+				if strings.Contains(kv.Value.String(), secret) {
+					t.Errorf("span %q %s %s = %q contains %q", s.Name(), where, kv.Key, kv.Value.String(), secret)
 				}
 			}
 		}
@@ -129,5 +129,5 @@ func attrString(t *testing.T, s sdktrace.ReadOnlySpan, key attribute.Key) string
 	if !ok {
 		t.Fatalf("span %q has no attribute %s; has %v", s.Name(), key, s.Attributes())
 	}
-	return v.Emit()
+	return v.String()
 }

@@ -3,10 +3,9 @@ package sql
 import "strings"
 
 // statement is what the spans and metrics say about one query: the
-// sanitised (or raw) text, the operation (first keyword, upper-cased) and the
-// table it acts on when the query names exactly one in the usual place.
+// operation (first keyword, upper-cased) and the table it acts on when the
+// query names exactly one in the usual place.
 type statement struct {
-	text       string
 	operation  string
 	collection string
 }

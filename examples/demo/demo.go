@@ -259,8 +259,8 @@ func (d *demo) sendAndWait(ctx context.Context) (string, error) {
 		}
 		select {
 		case <-waitCtx.Done():
-			return "", fmt.Errorf("trace %s reached only %v within 60s (last error %v); see the logs in %s",
-				traceID, services, err, d.cfg.logDir)
+			return "", fmt.Errorf("trace %s reached only %v within 60s; see the logs in %s: %w",
+				traceID, services, d.cfg.logDir, errors.Join(err, waitCtx.Err()))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,7 +50,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) er
 	if !cfg.noRequest {
 		traceID, err := d.sendAndWait(ctx)
 		if err != nil {
-			return fmt.Errorf("%w (services stopped: %v)", err, stopErr())
+			return errors.Join(err, stopErr())
 		}
 		fmt.Fprintf(out, "\nOne request went through all seven services. Its trace:\n  %s\n", d.traceURL(traceID))
 		fmt.Fprintf(out, "Send more with examples/start_processing.sh (or curl -X POST -d '{\"firstname\":\"John\",\"lastname\":\"Doe\"}' http://localhost:%d/api).\n", d.cfg.ports["http-svc"])

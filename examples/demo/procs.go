@@ -86,7 +86,7 @@ func (p *process) waitReady(ctx context.Context) error {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.svc.name, err, p.log.Name())
+			return fmt.Errorf("%s exited before it was ready (%w); see %s", p.svc.name, err, p.log.Name())
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready: %w; see %s", p.svc.name, ctx.Err(), p.log.Name())
 		case <-tick.C:
@@ -115,8 +115,7 @@ func stopAll(procs []*process, grace time.Duration) error {
 				}
 			case <-time.After(grace):
 				_ = p.cmd.Process.Kill()
-				<-p.done
-				errs[i] = fmt.Errorf("%s did not stop within %s and was killed", p.svc.name, grace)
+				errs[i] = fmt.Errorf("%s did not stop within %s and was killed: %w", p.svc.name, grace, <-p.done)
 			}
 		}()
 	}

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 )
 
@@ -27,35 +26,35 @@ type Service struct {
 	testgrpc.UnimplementedTestServiceServer
 
 	// Unary, when set, replaces UnaryCall's behaviour.
-	Unary func(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error)
+	Unary func(ctx context.Context, req *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error)
 	// Stream, when set, runs before each FullDuplexCall response is sent;
 	// an error ends the stream with it.
-	Stream func(ctx context.Context, req *testpb.StreamingOutputCallRequest) error
+	Stream func(ctx context.Context, req *testgrpc.StreamingOutputCallRequest) error
 }
 
 // Register registers s on r under grpc.testing.TestService.
 func (s *Service) Register(r grpc.ServiceRegistrar) { testgrpc.RegisterTestServiceServer(r, s) }
 
 // EmptyCall answers at once.
-func (s *Service) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
-	return &testpb.Empty{}, nil
+func (s *Service) EmptyCall(context.Context, *testgrpc.Empty) (*testgrpc.Empty, error) {
+	return &testgrpc.Empty{}, nil
 }
 
 // UnaryCall echoes req's payload, or runs the Unary hook.
-func (s *Service) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+func (s *Service) UnaryCall(ctx context.Context, req *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	if s.Unary != nil {
 		return s.Unary(ctx, req)
 	}
 	if err := echoStatus(req.GetResponseStatus()); err != nil {
 		return nil, err
 	}
-	return &testpb.SimpleResponse{Payload: req.GetPayload()}, nil
+	return &testgrpc.SimpleResponse{Payload: req.GetPayload()}, nil
 }
 
 // StreamingOutputCall sends one response per requested size.
-func (s *Service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, stream grpc.ServerStreamingServer[testpb.StreamingOutputCallResponse]) error {
+func (s *Service) StreamingOutputCall(req *testgrpc.StreamingOutputCallRequest, stream grpc.ServerStreamingServer[testgrpc.StreamingOutputCallResponse]) error {
 	for _, p := range req.GetResponseParameters() {
-		resp := &testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: make([]byte, p.GetSize())}}
+		resp := &testgrpc.StreamingOutputCallResponse{Payload: &testgrpc.Payload{Body: make([]byte, p.GetSize())}}
 		if err := stream.Send(resp); err != nil {
 			return err
 		}
@@ -65,7 +64,7 @@ func (s *Service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, st
 
 // FullDuplexCall answers every request with its payload until the client
 // closes its side.
-func (s *Service) FullDuplexCall(stream grpc.BidiStreamingServer[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]) error {
+func (s *Service) FullDuplexCall(stream grpc.BidiStreamingServer[testgrpc.StreamingOutputCallRequest, testgrpc.StreamingOutputCallResponse]) error {
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -82,13 +81,13 @@ func (s *Service) FullDuplexCall(stream grpc.BidiStreamingServer[testpb.Streamin
 		if err := echoStatus(req.GetResponseStatus()); err != nil {
 			return err
 		}
-		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: req.GetPayload()}); err != nil {
+		if err := stream.Send(&testgrpc.StreamingOutputCallResponse{Payload: req.GetPayload()}); err != nil {
 			return err
 		}
 	}
 }
 
-func echoStatus(st *testpb.EchoStatus) error {
+func echoStatus(st *testgrpc.EchoStatus) error {
 	if st == nil || codes.Code(st.GetCode()) == codes.OK {
 		return nil
 	}
