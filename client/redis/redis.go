@@ -228,6 +228,8 @@ func instrument(rdb redis.UniversalClient, cfg *config) error {
 		// context: dial spans would be parentless traces, one per retry.
 		// A failed dial still shows as the command span's error.
 		redisotel.WithDialFilter(true),
+		redisotel.WithCommandFilter(handshake),
+		redisotel.WithCommandsFilter(allHandshake),
 	); err != nil {
 		return fmt.Errorf("redis: tracing: %w", err)
 	}
@@ -289,8 +291,8 @@ func (h *hook) DialHook(next redis.DialHook) redis.DialHook { return next }
 // ProcessHook is part of redis.Hook.
 func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if redisotel.DefaultCommandFilter(cmd) {
-			// Not traced by redisotel (AUTH): the span in ctx is the caller's.
+		if handshake(cmd) {
+			// Not traced by redisotel: the span in ctx is the caller's.
 			return next(ctx, cmd)
 		}
 		start := time.Now()
@@ -304,10 +306,8 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // ProcessPipelineHook is part of redis.Hook.
 func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			if redisotel.DefaultCommandFilter(cmd) {
-				return next(ctx, cmds)
-			}
+		if allHandshake(cmds) {
+			return next(ctx, cmds)
 		}
 		start := time.Now()
 		err := next(ctx, cmds)
@@ -342,6 +342,40 @@ func (h *hook) finish(ctx context.Context, start time.Time, op, name string, err
 		span.SetAttributes(semconv.DBQueryText(text()))
 	}
 	h.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs...))
+}
+
+// handshake reports the commands go-redis sends by itself on every new
+// connection (HELLO, CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS) and AUTH: tracing them would put
+// connection set-up, and the errors of servers older than Redis 7.2 that do
+// not know CLIENT SETINFO, inside the first user command's span.
+func handshake(cmd redis.Cmder) bool {
+	if redisotel.DefaultCommandFilter(cmd) {
+		return true
+	}
+	switch strings.ToLower(cmd.Name()) {
+	case "hello":
+		return true
+	case "client":
+		args := cmd.Args()
+		if len(args) > 1 {
+			sub, _ := args[1].(string)
+			return strings.EqualFold(sub, "setinfo") || strings.EqualFold(sub, "maint_notifications")
+		}
+	}
+	return false
+}
+
+// allHandshake reports a pipeline that must not be traced: one made only of
+// handshake commands, or one that carries AUTH and so a password.
+func allHandshake(cmds []redis.Cmder) bool {
+	all := len(cmds) > 0
+	for _, cmd := range cmds {
+		if redisotel.DefaultCommandFilter(cmd) {
+			return true
+		}
+		all = all && handshake(cmd)
+	}
+	return all
 }
 
 // statement is the command with its arguments replaced by ?, or the raw

@@ -122,6 +122,13 @@ func TestCommandsAndPipeline(t *testing.T) {
 			semconv.DBOperationBatchSize(3), semconv.DBQueryText("INCR ?\nEXPIRE ? ?\nGET ?"))},
 		{Name: "BATCH GET", Kind: client, Attrs: []attribute.KeyValue{semconv.DBOperationName("BATCH GET"), semconv.DBOperationBatchSize(2)}},
 	}})
+	// The connection handshake (HELLO, CLIENT SETINFO) that go-redis sends
+	// by itself is not traced: only the user's commands are.
+	for _, s := range spans {
+		if n := s.Name(); n == "HELLO" || strings.Contains(n, "CLIENT") {
+			t.Errorf("handshake command traced: %q", n)
+		}
+	}
 	// A missing key (redis.Nil) is an answer, not an error.
 	for _, s := range observabilitytest.Named(spans, "GET") {
 		if s.Status().Code.String() == "Error" {
