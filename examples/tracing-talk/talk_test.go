@@ -46,35 +46,8 @@ func testTalk(t *testing.T, redisAddr string) {
 	if redisAddr != "" {
 		defer deleteRoom(t, redisAddr, prefix, room)
 	}
-	cfg := config{
-		chatAddr: "127.0.0.1:0", imagesAddr: "127.0.0.1:0",
-		viewerAddr: "127.0.0.1:0", otlpHTTPAddr: "127.0.0.1:0", otlpGRPCAddr: "127.0.0.1:0",
-		redisAddr: redisAddr, keyPrefix: prefix, // Kafka: a fresh embedded cluster
-		logs: t.Output(), logLevel: slog.LevelWarn,
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan endpoints, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, func(eps endpoints) { ready <- eps }) }()
-	var stopOnce sync.Once
-	stop := func() {
-		stopOnce.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("run: %v", err)
-			}
-		})
-	}
+	eps, stop := startTalk(t, redisAddr, prefix)
 	defer stop()
-	var eps endpoints
-	select {
-	case eps = <-ready:
-	case err := <-done:
-		done <- err
-		t.Fatalf("run stopped before it was ready: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("not ready within a minute")
-	}
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 
 	// Bad input is refused, not published.
@@ -168,6 +141,44 @@ func testTalk(t *testing.T, redisAddr string) {
 	case <-time.After(30 * time.Second):
 		t.Error("the stream is still open after the chat stopped")
 	}
+}
+
+// startTalk runs the chat on free ports with a fresh embedded Kafka and
+// returns its endpoints once it is ready, and the function that stops it and
+// reports run's error (idempotent).
+func startTalk(t *testing.T, redisAddr, prefix string) (endpoints, func()) {
+	t.Helper()
+	cfg := config{
+		chatAddr: "127.0.0.1:0", imagesAddr: "127.0.0.1:0",
+		viewerAddr: "127.0.0.1:0", otlpHTTPAddr: "127.0.0.1:0", otlpGRPCAddr: "127.0.0.1:0",
+		redisAddr: redisAddr, keyPrefix: prefix,
+		logs: t.Output(), logLevel: slog.LevelWarn,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan endpoints, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, func(eps endpoints) { ready <- eps }) }()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	select {
+	case eps := <-ready:
+		return eps, stop
+	case err := <-done:
+		done <- err
+		stop()
+		t.Fatalf("run stopped before it was ready: %v", err)
+	case <-time.After(time.Minute):
+		stop()
+		t.Fatal("not ready within a minute")
+	}
+	return endpoints{}, stop
 }
 
 // checkTrace asserts the shape of the message's trace, polling the viewer's
