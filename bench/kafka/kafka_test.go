@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -131,8 +133,54 @@ func BenchmarkConsume(b *testing.B) {
 		cl.Close()
 	})
 	for _, v := range variants {
+		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelConsume(b, v.sampler) })
 		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronConsume(b, v.sampler) })
 	}
+}
+
+// benchBareOTelConsume is the bare loop plus what hand-rolled OpenTelemetry
+// instrumentation does per record: extract the producer's context, a
+// CONSUMER span with the messaging attributes and a link, a duration
+// histogram and a counter. It is the honest "same telemetry, no framework"
+// baseline: no correlation ID, no failure strategy, no per-partition order.
+func benchBareOTelConsume(b *testing.B, sampler sdktrace.Sampler) {
+	b.ReportAllocs()
+	topic := fill(b, b.N)
+	tp, mp, prop := telemetry(b, sampler)
+	tracer := tp.Tracer("bench")
+	meter := mp.Meter("bench")
+	duration, _ := meter.Float64Histogram("messaging.process.duration", metric.WithUnit("s"))
+	consumed, _ := meter.Int64Counter("messaging.client.consumed.messages")
+	set := metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)))
+	b.ResetTimer()
+	start := time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique("bareotel")), kgo.ConsumeTopics(topic))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	for n < b.N {
+		fs := cl.PollFetches(context.Background())
+		fs.EachRecord(func(r *kgo.Record) {
+			t0 := time.Now()
+			ctx := prop.Extract(context.Background(), kafkaclient.HeaderCarrier{Headers: &r.Headers})
+			ctx, span := tracer.Start(ctx, "process "+r.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+				trace.WithLinks(trace.LinkFromContext(ctx)),
+				trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(r.Topic),
+					semconv.MessagingOperationTypeProcess, semconv.MessagingKafkaOffset(int(r.Offset)),
+					semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition)))))
+			n++
+			consumed.Add(ctx, 1, set)
+			duration.Record(ctx, time.Since(t0).Seconds(), set)
+			span.End()
+		})
+	}
+	if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	report(b, start)
+	b.StopTimer()
+	cl.Close()
 }
 
 var variants = []struct {
@@ -211,7 +259,56 @@ func BenchmarkProduce(b *testing.B) {
 		}
 	})
 	for _, v := range variants {
+		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelProduce(b, v.sampler) })
 		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronProduce(b, v.sampler) })
+	}
+}
+
+// benchBareOTelProduce is bare producing plus hand-rolled OpenTelemetry per
+// record: a PRODUCER span, trace context injected into the headers, and a
+// counter and duration histogram recorded in the promise.
+func benchBareOTelProduce(b *testing.B, sampler sdktrace.Sampler) {
+	b.ReportAllocs()
+	topic := unique("produce")
+	if err := cluster.CreateTopic(topic, partitions); err != nil {
+		b.Fatal(err)
+	}
+	tp, mp, prop := telemetry(b, sampler)
+	tracer := tp.Tracer("bench")
+	meter := mp.Meter("bench")
+	duration, _ := meter.Float64Histogram("messaging.client.operation.duration", metric.WithUnit("s"))
+	sent, _ := meter.Int64Counter("messaging.client.sent.messages")
+	set := metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var failed atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		rec := &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}
+		ctx, span := tracer.Start(context.Background(), "publish "+topic, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic),
+				semconv.MessagingOperationTypeSend, semconv.MessagingMessageBodySize(len(value))))
+		prop.Inject(ctx, kafkaclient.HeaderCarrier{Headers: &rec.Headers})
+		t0 := time.Now()
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+			sent.Add(ctx, 1, set)
+			duration.Record(ctx, time.Since(t0).Seconds(), set)
+			span.End()
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	report(b, start)
+	if failed.Load() > 0 {
+		b.Fatalf("%d failed", failed.Load())
 	}
 }
 

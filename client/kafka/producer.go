@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -85,6 +84,9 @@ type Producer struct {
 	closed bool
 
 	callbacks *callbackQueue
+
+	spansMu      sync.RWMutex
+	spansByTopic map[string]*observability.ProducerSpans
 }
 
 // NewProducer returns a producer for brokers. Production is idempotent (and
@@ -127,6 +129,8 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		logger:    cfg.logger,
 		metrics:   pm,
 		callbacks: newCallbackQueue(),
+
+		spansByTopic: make(map[string]*observability.ProducerSpans),
 	}, nil
 }
 
@@ -154,10 +158,9 @@ func (p *Producer) Send(ctx context.Context, msgs ...*Message) error {
 			continue
 		}
 		wg.Add(1)
-		p.produce(ctx, m, func(err error) {
-			errs[i] = err
-			wg.Done()
-		})
+		f := p.produce(ctx, m)
+		f.wg, f.errp = &wg, &errs[i]
+		p.client.Produce(f, &f.rec, p.promise)
 	}
 	p.mu.RUnlock()
 	wg.Wait()
@@ -180,15 +183,9 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb Callback) err
 	if p.closed {
 		return ErrClosed
 	}
-	p.produce(context.WithoutCancel(ctx), msg, func(err error) {
-		if cb == nil {
-			if err != nil {
-				p.logger.ErrorContext(ctx, "kafka: asynchronous send failed", "topic", msg.Topic, "error", err)
-			}
-			return
-		}
-		p.callbacks.push(func() { cb(msg, err) })
-	})
+	f := p.produce(context.WithoutCancel(ctx), msg)
+	f.cb, f.async = cb, true
+	p.client.Produce(f, &f.rec, p.promise)
 	return nil
 }
 
@@ -202,42 +199,99 @@ func validate(m *Message) error {
 	return nil
 }
 
-// produce starts the PRODUCER span, writes the trace context into a copy of
-// the message's headers and hands the record to franz-go; done runs on the
-// promise goroutine and must not block.
-func (p *Producer) produce(ctx context.Context, m *Message, done func(error)) {
-	headers := make([]kgo.RecordHeader, len(m.Headers), len(m.Headers)+3)
-	copy(headers, m.Headers)
-	rec := &kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+// inflight is one message on its way: the record franz-go holds, its
+// headers' storage, the span and what to do on acknowledgement, in one
+// allocation. It is also the record's context (the span's context, which
+// franz-go keeps in Record.Context), so that one promise function serves
+// every message instead of a closure per message.
+type inflight struct {
+	context.Context
+	rec   kgo.Record
+	hdrs  [4]kgo.RecordHeader
+	msg   *Message
+	span  trace.Span
+	start time.Time
+	err   error
 
-	attrs := make([]attribute.KeyValue, 0, 2)
-	attrs = append(attrs, semconv.MessagingMessageBodySize(len(m.Value)))
-	if len(m.Key) > 0 && utf8.Valid(m.Key) {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(m.Key)))
+	async bool
+	cb    Callback        // SendAsync's callback, may be nil
+	wg    *sync.WaitGroup // Send's
+	errp  *error          // Send's slot for the outcome
+}
+
+// produce starts the PRODUCER span and writes the trace context into a
+// copy of the message's headers; the caller hands f.rec to franz-go.
+func (p *Producer) produce(ctx context.Context, m *Message) *inflight {
+	f := &inflight{msg: m}
+	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+	headers := f.hdrs[:0]
+	if len(m.Headers)+3 > len(f.hdrs) {
+		headers = make([]kgo.RecordHeader, 0, len(m.Headers)+3)
 	}
-	ctx, span := observability.StartProducerSpan(ctx, p.tracer, p.prop, HeaderCarrier{Headers: &headers},
-		semconv.MessagingSystemKafka, m.Topic, attrs...)
-	rec.Headers = headers
-	start := time.Now()
-	p.client.Produce(ctx, rec, func(r *kgo.Record, err error) {
-		elapsed := time.Since(start)
-		if err != nil {
-			observability.RecordError(span, err)
-			et := errorType(err)
-			p.metrics.Sent(ctx, m.Topic, 1, et)
-			p.metrics.Duration(ctx, m.Topic, elapsed, et)
-		} else {
-			m.Partition, m.Offset = r.Partition, r.Offset
-			if span.IsRecording() {
-				span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
-					semconv.MessagingKafkaOffset(int(r.Offset)))
-			}
-			p.metrics.Sent(ctx, m.Topic, 1, "")
-			p.metrics.Duration(ctx, m.Topic, elapsed, "")
+	headers = append(headers, m.Headers...)
+	ctx, span := p.spans(m.Topic).Start(ctx, HeaderCarrier{Headers: &headers})
+	if span.IsRecording() {
+		span.SetAttributes(semconv.MessagingMessageBodySize(len(m.Value)))
+		if len(m.Key) > 0 && utf8.Valid(m.Key) {
+			span.SetAttributes(semconv.MessagingKafkaMessageKey(string(m.Key)))
 		}
-		span.End()
-		done(err)
-	})
+	}
+	f.rec.Headers = headers
+	f.Context, f.span, f.start = ctx, span, time.Now()
+	return f
+}
+
+// promise records the outcome of a message; it runs on franz-go's promise
+// goroutine and must not block.
+func (p *Producer) promise(r *kgo.Record, err error) {
+	f, ok := r.Context.(*inflight)
+	if !ok {
+		return // not ours: every record produced through p carries one
+	}
+	m, span := f.msg, f.span
+	elapsed := time.Since(f.start)
+	if err != nil {
+		observability.RecordError(span, err)
+		et := errorType(err)
+		p.metrics.Sent(f, m.Topic, 1, et)
+		p.metrics.Duration(f, m.Topic, elapsed, et)
+	} else {
+		m.Partition, m.Offset = r.Partition, r.Offset
+		if span.IsRecording() {
+			span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
+				semconv.MessagingKafkaOffset(int(r.Offset)))
+		}
+		p.metrics.Sent(f, m.Topic, 1, "")
+		p.metrics.Duration(f, m.Topic, elapsed, "")
+	}
+	span.End()
+	switch {
+	case !f.async:
+		*f.errp = err
+		f.wg.Done()
+	case f.cb != nil:
+		f.err = err
+		p.callbacks.push(f)
+	case err != nil:
+		p.logger.ErrorContext(f, "kafka: asynchronous send failed", "topic", m.Topic, "error", err)
+	}
+}
+
+// spans returns the cached span starter of topic.
+func (p *Producer) spans(topic string) *observability.ProducerSpans {
+	p.spansMu.RLock()
+	s := p.spansByTopic[topic]
+	p.spansMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	p.spansMu.Lock()
+	defer p.spansMu.Unlock()
+	if s = p.spansByTopic[topic]; s == nil {
+		s = observability.NewProducerSpans(p.tracer, p.prop, semconv.MessagingSystemKafka, topic)
+		p.spansByTopic[topic] = s
+	}
+	return s
 }
 
 func errorType(err error) string {
@@ -290,7 +344,7 @@ func (p *Producer) Close(ctx context.Context) error {
 type callbackQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	items   []func()
+	items   []*inflight
 	waiting bool // the runner sleeps; only then does push wake it
 	closed  bool
 	done    chan struct{}
@@ -303,7 +357,7 @@ func newCallbackQueue() *callbackQueue {
 	return q
 }
 
-func (q *callbackQueue) push(f func()) {
+func (q *callbackQueue) push(f *inflight) {
 	q.mu.Lock()
 	q.items = append(q.items, f)
 	wake := q.waiting
@@ -331,8 +385,9 @@ func (q *callbackQueue) run() {
 		batch := q.items
 		q.items = nil
 		q.mu.Unlock()
-		for _, f := range batch {
-			f()
+		for i, f := range batch {
+			f.cb(f.msg, f.err)
+			batch[i] = nil
 		}
 	}
 }

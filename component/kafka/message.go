@@ -47,7 +47,13 @@ type Message struct {
 }
 
 func newMessage(r *kgo.Record) *Message {
-	return &Message{
+	m := new(Message)
+	m.set(r)
+	return m
+}
+
+func (m *Message) set(r *kgo.Record) {
+	*m = Message{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 		Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
 		record: r,

@@ -56,6 +56,8 @@ type worker struct {
 	unmarked *kgo.Record
 
 	partitionID string
+	spans       *observability.ConsumerSpans
+	attrBuf     []attribute.KeyValue // per-message span attributes, reused
 	dm          *observability.DestinationMetrics
 	lagAttrs    metric.MeasurementOption
 }
@@ -70,6 +72,9 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 	w.hwm.Store(-1)
 	w.next.Store(-1)
 	w.dm = c.metrics.Destination(tp.topic, semconv.MessagingConsumerGroupName(c.group))
+	w.spans = observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemKafka, tp.topic,
+		semconv.MessagingConsumerGroupName(c.group), semconv.MessagingDestinationPartitionID(w.partitionID))
+	w.attrBuf = make([]attribute.KeyValue, 0, 3)
 	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka,
 		semconv.MessagingDestinationName(tp.topic),
 		semconv.MessagingConsumerGroupName(c.group),
@@ -149,10 +154,19 @@ func (w *worker) run() {
 				return
 			}
 		}
+		// One allocation for the chunk's messages rather than one per
+		// record; a fresh chunk each time, since a handler may keep its
+		// *Message.
+		msgs := make([]Message, len(buf))
 		for i, rec := range buf {
 			// Records taken but not started are dropped on a stop: they
 			// are not committed, so the next owner gets them.
-			if w.stopped() || !w.handleOne(rec) {
+			if w.stopped() {
+				clear(buf)
+				return
+			}
+			msgs[i].set(rec)
+			if !w.handleOne(rec, &msgs[i]) {
 				clear(buf)
 				return
 			}
@@ -214,27 +228,28 @@ func (w *worker) runBatch() {
 	}
 }
 
-func (w *worker) spanAttrs(rec *kgo.Record) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs,
-		semconv.MessagingConsumerGroupName(w.c.group),
-		semconv.MessagingDestinationPartitionID(w.partitionID),
+// setSpanAttrs adds the per-message attributes to a recording span.
+func (w *worker) setSpanAttrs(span trace.Span, rec *kgo.Record) {
+	attrs := append(w.attrBuf[:0],
 		semconv.MessagingKafkaOffset(int(rec.Offset)),
 		semconv.MessagingMessageBodySize(len(rec.Value)))
 	if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
 		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
 	}
-	return attrs
+	span.SetAttributes(attrs...)
+	w.attrBuf = attrs[:0]
 }
 
-// handleOne processes rec; false stops the worker.
-func (w *worker) handleOne(rec *kgo.Record) bool {
-	c := w.c
-	msg := newMessage(rec)
-	ctx, span := observability.StartConsumerSpan(w.ctx, c.tracer, c.prop, HeaderCarrier{Headers: &rec.Headers},
-		semconv.MessagingSystemKafka, rec.Topic, w.spanAttrs(rec)...)
+// handleOne processes rec, whose Message is msg; false stops the worker.
+func (w *worker) handleOne(rec *kgo.Record, msg *Message) bool {
+	ctx, span := w.spans.Start(w.ctx, HeaderCarrier{Headers: &rec.Headers})
 	defer span.End()
-	err := w.attempts(ctx, span, 1, func(ctx context.Context) error { return c.handler(ctx, msg) })
+	if span.IsRecording() {
+		w.setSpanAttrs(span, rec)
+	}
+	now := time.Now()
+	w.dm.Age(ctx, rec.Timestamp, now)
+	err := w.attempts(ctx, span, 1, now, msg, nil)
 	switch {
 	case err == nil:
 		w.mark(rec)
@@ -252,16 +267,18 @@ func (w *worker) handleBatch(recs []*kgo.Record) bool {
 	c := w.c
 	msgs := make([]*Message, len(recs))
 	carriers := make([]propagation.TextMapCarrier, len(recs))
+	now := time.Now()
 	for i, r := range recs {
 		msgs[i] = newMessage(r)
 		carriers[i] = HeaderCarrier{Headers: &r.Headers}
+		w.dm.Age(w.ctx, r.Timestamp, now)
 	}
 	ctx, span := observability.StartBatchConsumerSpan(w.ctx, c.tracer, c.prop, carriers,
 		semconv.MessagingSystemKafka, w.tp.topic,
 		semconv.MessagingConsumerGroupName(c.group),
 		semconv.MessagingDestinationPartitionID(w.partitionID))
 	defer span.End()
-	err := w.attempts(ctx, span, len(recs), func(ctx context.Context) error { return c.cfg.batch(ctx, msgs) })
+	err := w.attempts(ctx, span, len(recs), now, nil, msgs)
 	switch {
 	case err == nil:
 		w.mark(recs[len(recs)-1])
@@ -272,12 +289,16 @@ func (w *worker) handleBatch(recs []*kgo.Record) bool {
 	return w.dispose(ctx, span, recs, err)
 }
 
-// attempts calls fn until it succeeds or the retries run out; n is the
-// number of messages fn handles, for the counters. It returns errStopped
-// when the worker was stopped before fn succeeded.
-func (w *worker) attempts(ctx context.Context, span trace.Span, n int, fn func(context.Context) error) error {
+// attempts calls the handler with msg (or the batch handler with msgs) until
+// it succeeds or the retries run out; n is the number of messages, for the
+// counters, and start the time of the first attempt. It returns errStopped
+// when the worker was stopped before the handler succeeded.
+func (w *worker) attempts(ctx context.Context, span trace.Span, n int, start time.Time, msg *Message, msgs []*Message) error {
 	for attempt := 0; ; attempt++ {
-		err := w.call(ctx, fn)
+		if attempt > 0 {
+			start = time.Now()
+		}
+		err := w.call(ctx, start, msg, msgs)
 		if err == nil {
 			w.dm.Count(ctx, observability.OutcomeProcessed, n)
 			return nil
@@ -304,9 +325,9 @@ func (w *worker) attempts(ctx context.Context, span trace.Span, n int, fn func(c
 	}
 }
 
-// call runs fn once, within the concurrency bound, turning a panic into an
-// error so that one bad message cannot take the service down.
-func (w *worker) call(ctx context.Context, fn func(context.Context) error) (err error) {
+// call runs the handler once, within the concurrency bound, turning a panic
+// into an error so that one bad message cannot take the service down.
+func (w *worker) call(ctx context.Context, start time.Time, msg *Message, msgs []*Message) (err error) {
 	if sem := w.c.sem; sem != nil {
 		select {
 		case sem <- struct{}{}:
@@ -317,14 +338,20 @@ func (w *worker) call(ctx context.Context, fn func(context.Context) error) (err 
 			return errStopped
 		}
 	}
-	start := time.Now()
+	if w.c.sem != nil {
+		// Waiting for a slot is not handling time.
+		start = time.Now()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("kafka: handler panicked: %v", r)
 		}
 		w.dm.Duration(ctx, time.Since(start), observability.ErrorType(err))
 	}()
-	return fn(ctx)
+	if msgs != nil {
+		return w.c.cfg.batch(ctx, msgs)
+	}
+	return w.c.handler(ctx, msg)
 }
 
 func (w *worker) sleep(attempt int) bool {
