@@ -90,6 +90,9 @@ func TestBrowserUI(t *testing.T) {
 	// Some background traffic so the result list has more than one entry.
 	more, _, _ := demoTraces(time.Now().Add(-5*time.Minute), 2)
 	v.Store().Ingest(more)
+	// The seven-service messaging chain, for the dependency graph.
+	chain, _, _ := demoChain(time.Now().Add(-3*time.Minute), 1)
+	v.Store().Ingest(chain)
 	checkoutID := hex.EncodeToString(checkout)
 	ctx := browser(t)
 	base := "http://" + addrs.UI
@@ -107,6 +110,7 @@ func TestBrowserUI(t *testing.T) {
 		chromedp.KeyEvent(kb.Enter), // Enter submits
 		chromedp.WaitVisible(chromedp.CSS(`.result[data-trace-id="`+checkoutID+`"]`)))
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".result").length`))
+	noFontGlyphs(t, ctx)
 	if err != nil || n != 2 {
 		t.Errorf("result list has %d traces (err %v), want 2", n, err)
 	}
@@ -143,6 +147,7 @@ func TestBrowserUI(t *testing.T) {
 	// Open the payment span's details too, for the screenshot.
 	do(t, ctx, chromedp.Click(chromedp.CSS(`.wf-row[data-span-id="`+hex.EncodeToString(sid(0x106))+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.detail .events`+`, .detail .event`)))
+	noFontGlyphs(t, ctx)
 	screenshot(t, ctx, "traceview-trace.png")
 
 	do(t, ctx, chromedp.Focus(chromedp.CSS(`.wf-row[data-span-id="`+hex.EncodeToString(sid(0x100))+`"]`)),
@@ -159,7 +164,21 @@ func TestBrowserUI(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`.result`)),
 		chromedp.WaitVisible(chromedp.CSS(`.wf-row`)),
 		chromedp.Click(chromedp.CSS(`.wf-row`)),
-		chromedp.Click(chromedp.CSS(`.detail a[data-ref="FOLLOWS_FROM"]`)),
+		// The link says where it goes: another trace, and which span there
+		// (looked up from the store).
+		chromedp.WaitVisible(chromedp.CSS(`.detail a[data-ref="FOLLOWS_FROM"][data-same-trace="false"] .ref-target .dot`)))
+	chip, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.detail a[data-ref="FOLLOWS_FROM"]`)))
+	for _, want := range []string{"Link", "other trace", "frontend", "orders publish", checkoutID, hex.EncodeToString(sid(0x108))} {
+		if !strings.Contains(chip, want) {
+			t.Errorf("link chip %q does not say %q", chip, want)
+		}
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".wf-row .link-badge.external svg").length`)); n != 1 {
+		t.Errorf("%d rows show a link icon to another trace, want 1", n)
+	}
+	noFontGlyphs(t, ctx)
+	screenshot(t, ctx, "traceview-link.png")
+	do(t, ctx, chromedp.Click(chromedp.CSS(`.detail a[data-ref="FOLLOWS_FROM"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.wf-row.selected[data-span-id="`+hex.EncodeToString(sid(0x108))+`"]`)))
 	if u, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(u, "/trace/"+checkoutID) {
 		t.Errorf("link went to %s, want the checkout trace", u)
@@ -168,10 +187,67 @@ func TestBrowserUI(t *testing.T) {
 	// The dependency graph draws every service that calls or is called.
 	do(t, ctx, chromedp.Navigate(base+"/dependencies"), chromedp.WaitVisible(chromedp.CSS(`.graph svg .node`)))
 	nodes, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".graph .node").length`))
-	if nodes != 4 { // frontend, cart, payment, inventory
-		t.Errorf("dependency graph has %d nodes, want 4", nodes)
+	if nodes != 10 { // frontend, cart, payment, inventory; gateway, auth, orders, billing, shipping, notifier
+		t.Errorf("dependency graph has %d nodes, want 10", nodes)
 	}
+	// Readable: the chain runs left to right, nothing overlaps, and the graph
+	// fits the page without a scroll bar.
+	layout, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const boxes = [...document.querySelectorAll(".graph .node rect:first-of-type, .graph .edge-label rect")].map((r) => r.getBoundingClientRect());
+		let overlaps = 0;
+		for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+			const a = boxes[i], b = boxes[j];
+			if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) overlaps++;
+		}
+		const x = {};
+		for (const g of document.querySelectorAll(".graph .node")) x[g.querySelector("title").textContent] = g.getBoundingClientRect().left;
+		const panel = document.querySelector(".graph");
+		return { overlaps, labels: document.querySelectorAll(".graph .edge-label").length, x, scroll: panel.scrollWidth - panel.clientWidth };
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if layout["overlaps"].(float64) != 0 || layout["labels"].(float64) != 9 || layout["scroll"].(float64) > 0 {
+		t.Errorf("dependency graph layout: %v; want no overlaps, 9 edge labels, no horizontal scroll", layout)
+	}
+	x := layout["x"].(map[string]any)
+	chainOrder := []string{"gateway", "orders", "inventory", "billing", "shipping", "notifier"}
+	for i := 1; i < len(chainOrder); i++ {
+		if x[chainOrder[i]].(float64) <= x[chainOrder[i-1]].(float64) {
+			t.Errorf("%s is not right of %s in the dependency graph: %v", chainOrder[i], chainOrder[i-1], x)
+		}
+	}
+	noFontGlyphs(t, ctx)
 	screenshot(t, ctx, "traceview-dependencies.png")
+}
+
+// noFontGlyphs fails the test if the page shows a character that needs a
+// symbol or emoji font: those render as empty boxes on machines without one
+// (Debian's headless Chromium among them), so icons must be SVG or CSS.
+// Latin-1 and the common punctuation (… ·) are in every font.
+func noFontGlyphs(t *testing.T, ctx context.Context) {
+	t.Helper()
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		const ok = (c) => c < 0x2000 || c === 0x2026 || c === 0x2013 || c === 0x2014 || c === 0x2019;
+		const check = (text, where) => { for (const ch of text) if (!ok(ch.codePointAt(0))) out.push(where + ": U+" + ch.codePointAt(0).toString(16).toUpperCase()); };
+		const walk = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
+		for (let n = walk.nextNode(); n; n = walk.nextNode()) check(n.textContent, n.parentElement ? n.parentElement.className || n.parentElement.tagName : "?");
+		for (const el of document.querySelectorAll("*")) {
+			for (const a of ["title", "placeholder", "aria-label"]) if (el.getAttribute(a)) check(el.getAttribute(a), el.tagName + "[" + a + "]");
+			for (const p of ["::before", "::after"]) {
+				const c = getComputedStyle(el, p).content;
+				if (c && c !== "none" && c !== "normal") check(c, el.tagName + p);
+			}
+		}
+		return [...new Set(out)];
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Errorf("the page shows characters that need a symbol font: %v", bad)
+	}
 }
 
 // evaluate runs JavaScript for its effect only.

@@ -56,45 +56,103 @@ func demoTraces(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int)
 		{svc: "shipping", name: "orders process", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: -1, start: 190 * time.Millisecond, dur: 35 * time.Millisecond,
 			attrs: []*commonpb.KeyValue{kv("messaging.system", "kafka"), kv("messaging.consumer.group.name", "shipping")}, link: sid(0x100*n + 8)},
 	}
-	byService := map[string]*tracepb.ScopeSpans{}
-	var out []*tracepb.ResourceSpans
-	add := func(traceID []byte, idBase uint64, list []demoSpan) {
-		for i, d := range list {
-			ss := byService[d.svc]
-			if ss == nil {
-				ss = &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: "github.com/patron-go/patron", Version: "0.1.0"}}
-				byService[d.svc] = ss
-				out = append(out, &tracepb.ResourceSpans{
-					Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
-						kv("service.name", d.svc), kv("service.version", "1.4.2"), kv("deployment.environment.name", "dev"),
-						kv("telemetry.sdk.language", "go"), kvInt("process.pid", 4000+int64(len(byService))),
-					}},
-					ScopeSpans: []*tracepb.ScopeSpans{ss},
-				})
-			}
-			sp := &tracepb.Span{
-				TraceId: traceID, SpanId: sid(idBase + uint64(i)), Name: d.name, Kind: d.kind,
-				StartTimeUnixNano: uint64(now.Add(d.start).UnixNano()),
-				EndTimeUnixNano:   uint64(now.Add(d.start + d.dur).UnixNano()),
-				Attributes:        d.attrs,
-			}
-			if d.parent >= 0 {
-				sp.ParentSpanId = sid(idBase + uint64(d.parent))
-			}
-			if d.errMsg != "" {
-				sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: d.errMsg}
-			}
-			for k, e := range d.events {
-				sp.Events = append(sp.Events, &tracepb.Span_Event{Name: e, TimeUnixNano: uint64(now.Add(d.start + d.dur*time.Duration(k+1)/time.Duration(len(d.events)+1)).UnixNano()),
-					Attributes: []*commonpb.KeyValue{kv("detail", e)}})
-			}
-			if d.link != nil {
-				sp.Links = []*tracepb.Span_Link{{TraceId: checkout, SpanId: d.link, Attributes: []*commonpb.KeyValue{kv("messaging.message.id", "m-1")}}}
-			}
-			ss.Spans = append(ss.Spans, sp)
-		}
+	var b demoBuilder
+	b.add(now, checkout, 0x100*n, spans, nil)
+	b.add(now, shipping, 0x100*n+0x80, shippingSpans, checkout)
+	return b.out, checkout, len(spans)
+}
+
+// demoBuilder turns demo spans into OTLP resource spans, one resource per
+// service, as separate SDKs would export them.
+type demoBuilder struct {
+	byService map[string]*tracepb.ScopeSpans
+	out       []*tracepb.ResourceSpans
+}
+
+// add appends the spans of one trace; a span's link points to linkTrace, or
+// to its own trace when linkTrace is nil.
+func (b *demoBuilder) add(now time.Time, traceID []byte, idBase uint64, list []demoSpan, linkTrace []byte) {
+	if b.byService == nil {
+		b.byService = map[string]*tracepb.ScopeSpans{}
 	}
-	add(checkout, 0x100*n, spans)
-	add(shipping, 0x100*n+0x80, shippingSpans)
-	return out, checkout, len(spans)
+	if linkTrace == nil {
+		linkTrace = traceID
+	}
+	for i, d := range list {
+		ss := b.byService[d.svc]
+		if ss == nil {
+			ss = &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: "github.com/patron-go/patron", Version: "0.1.0"}}
+			b.byService[d.svc] = ss
+			b.out = append(b.out, &tracepb.ResourceSpans{
+				Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
+					kv("service.name", d.svc), kv("service.version", "1.4.2"), kv("deployment.environment.name", "dev"),
+					kv("telemetry.sdk.language", "go"), kvInt("process.pid", 4000+int64(len(b.byService))),
+				}},
+				ScopeSpans: []*tracepb.ScopeSpans{ss},
+			})
+		}
+		sp := &tracepb.Span{
+			TraceId: traceID, SpanId: sid(idBase + uint64(i)), Name: d.name, Kind: d.kind,
+			StartTimeUnixNano: uint64(now.Add(d.start).UnixNano()),
+			EndTimeUnixNano:   uint64(now.Add(d.start + d.dur).UnixNano()),
+			Attributes:        d.attrs,
+		}
+		if d.parent >= 0 {
+			sp.ParentSpanId = sid(idBase + uint64(d.parent))
+		}
+		if d.errMsg != "" {
+			sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: d.errMsg}
+		}
+		for k, e := range d.events {
+			sp.Events = append(sp.Events, &tracepb.Span_Event{Name: e, TimeUnixNano: uint64(now.Add(d.start + d.dur*time.Duration(k+1)/time.Duration(len(d.events)+1)).UnixNano()),
+				Attributes: []*commonpb.KeyValue{kv("detail", e)}})
+		}
+		if d.link != nil {
+			sp.Links = []*tracepb.Span_Link{{TraceId: linkTrace, SpanId: d.link, Attributes: []*commonpb.KeyValue{kv("messaging.message.id", "m-1")}}}
+		}
+		ss.Spans = append(ss.Spans, sp)
+	}
+}
+
+// demoChain returns one trace of the seven-service messaging chain: an HTTP
+// request through gateway (which also asks auth) to orders, then Kafka to
+// inventory, RabbitMQ to billing, SQS to shipping and gRPC to notifier. Each
+// consumer's parent is the producer, and it also links to it, as
+// observability.StartConsumerSpan does. It returns the trace ID and the span
+// count.
+func demoChain(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int) {
+	trace := tid(0x3000 + n)
+	base := 0x100*n + 0x4000
+	ms := time.Millisecond
+	msg := func(system, dest string) []*commonpb.KeyValue {
+		return []*commonpb.KeyValue{kv("messaging.system", system), kv("messaging.destination.name", dest), kvInt("messaging.message.body.size", 412)}
+	}
+	spans := []demoSpan{
+		{svc: "gateway", name: "POST /orders", kind: tracepb.Span_SPAN_KIND_SERVER, parent: -1, dur: 48 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.request.method", "POST"), kv("http.route", "/orders"), kvInt("http.response.status_code", 202)}},
+		{svc: "gateway", name: "GET", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 0, start: 1 * ms, dur: 6 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.request.method", "GET"), kv("server.address", "auth")}},
+		{svc: "auth", name: "GET /verify", kind: tracepb.Span_SPAN_KIND_SERVER, parent: 1, start: 2 * ms, dur: 4 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.route", "/verify")}},
+		{svc: "gateway", name: "POST", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 0, start: 8 * ms, dur: 38 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.request.method", "POST"), kv("server.address", "orders")}},
+		{svc: "orders", name: "POST /orders", kind: tracepb.Span_SPAN_KIND_SERVER, parent: 3, start: 9 * ms, dur: 36 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.route", "/orders"), kvInt("http.response.status_code", 202)}},
+		{svc: "orders", name: "INSERT orders", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 4, start: 10 * ms, dur: 14 * ms,
+			attrs: []*commonpb.KeyValue{kv("db.system.name", "postgresql"), kv("db.query.text", "INSERT INTO orders (id, total) VALUES ($1, $2)")}},
+		{svc: "orders", name: "publish orders", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 4, start: 26 * ms, dur: 17 * ms, attrs: msg("kafka", "orders")},
+		{svc: "inventory", name: "process orders", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 6, start: 52 * ms, dur: 40 * ms, attrs: msg("kafka", "orders"), link: sid(base + 6)},
+		{svc: "inventory", name: "publish stock.reserved", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 7, start: 80 * ms, dur: 9 * ms, attrs: msg("rabbitmq", "stock.reserved")},
+		{svc: "billing", name: "process stock.reserved", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 8, start: 95 * ms, dur: 60 * ms, attrs: msg("rabbitmq", "stock.reserved"), link: sid(base + 8),
+			events: []string{"invoice created"}},
+		{svc: "billing", name: "publish invoices", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 9, start: 140 * ms, dur: 12 * ms, attrs: msg("aws_sqs", "invoices")},
+		{svc: "shipping", name: "process invoices", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 10, start: 170 * ms, dur: 45 * ms, attrs: msg("aws_sqs", "invoices"), link: sid(base + 10)},
+		{svc: "shipping", name: "notify.Notifier/Send", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 11, start: 180 * ms, dur: 30 * ms,
+			attrs: []*commonpb.KeyValue{kv("rpc.system", "grpc"), kv("rpc.service", "notify.Notifier"), kv("rpc.method", "Send")}},
+		{svc: "notifier", name: "notify.Notifier/Send", kind: tracepb.Span_SPAN_KIND_SERVER, parent: 12, start: 182 * ms, dur: 26 * ms,
+			attrs: []*commonpb.KeyValue{kv("rpc.system", "grpc"), kv("rpc.service", "notify.Notifier"), kv("rpc.method", "Send"), kvInt("rpc.grpc.status_code", 0)}},
+	}
+	var b demoBuilder
+	b.add(now, trace, base, spans, nil)
+	return b.out, trace, len(spans)
 }

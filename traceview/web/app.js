@@ -37,6 +37,22 @@
     return el;
   }
 
+  // Icons are inline SVG, never font glyphs: symbol and emoji code points
+  // render as empty boxes where the system lacks a font for them (Debian's
+  // headless Chromium has none for U+26D3, the chain).
+  const ICONS = {
+    link: ["M10 13a5 5 0 0 0 7.54.54l3-3a5 5 0 0 0-7.07-7.07l-1.72 1.71", "M14 11a5 5 0 0 0-7.54-.54l-3 3a5 5 0 0 0 7.07 7.07l1.71-1.71"],
+    chevron: ["M9 18l6-6-6-6"],
+    back: ["M19 12H5", "M12 19l-7-7 7-7"],
+    to: ["M5 12h14", "M12 5l7 7-7 7"],
+    external: ["M18 13v6a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h6", "M15 3h6v6", "M10 14L21 3"],
+  };
+  function icon(name, size = 14, extra) {
+    return s("svg", { class: `icon icon-${name}${extra ? ` ${extra}` : ""}`, width: size, height: size, viewBox: "0 0 24 24", fill: "none",
+      stroke: "currentColor", "stroke-width": "2.2", "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true", focusable: "false" },
+    ICONS[name].map((d) => s("path", { d })));
+  }
+
   async function api(path) {
     const res = await fetch(path, { headers: { Accept: "application/json" } });
     let body;
@@ -350,17 +366,33 @@
 
   // ---------- trace ----------
   async function renderTrace(id, token) {
+    remoteTraces.clear(); // linked traces may have grown since the last visit
     document.title = `Trace ${id.slice(0, 7)} · Patron Traces`;
     app.append(h("div", { class: "page" }, h("div", { class: "empty", text: "Loading trace…" })));
     let tr;
     try { tr = (await api(`/api/traces/${encodeURIComponent(id)}`)).data[0]; } catch (err) {
       if (stale(token)) return;
       app.replaceChildren(h("div", { class: "page" }, h("div", { class: "error-box", text: `Trace ${id}: ${err.message}` }),
-        h("a", { href: "/search", class: "btn", text: "← Back to search" })));
+        h("a", { href: "/search", class: "btn" }, icon("back"), "Back to search")));
       return;
     }
     if (stale(token)) return;
     new TraceView(tr).mount();
+  }
+
+  // resolveRemote finds the span a link in another trace points at, so the
+  // link can name it; one request per trace, however many links point there.
+  const remoteTraces = new Map();
+  function resolveRemote(traceID, spanID) {
+    if (!remoteTraces.has(traceID)) {
+      remoteTraces.set(traceID, api(`/api/traces/${encodeURIComponent(traceID)}`).then((b) => b.data && b.data[0]).catch(() => null));
+    }
+    return remoteTraces.get(traceID).then((tr) => {
+      if (!tr) return null;
+      const sp = tr.spans.find((x) => x.spanID === spanID);
+      const title = traceSummary(tr).title;
+      return { title, span: sp, service: sp ? (tr.processes[sp.processID] || {}).serviceName || "unknown" : "" };
+    });
   }
 
   class TraceView {
@@ -478,8 +510,8 @@
       const hasKids = n.children.length > 0;
       const open = !this.collapsed.has(sp.spanID);
       const toggle = h("button", { class: `toggle${hasKids ? (open ? " open" : "") : " leaf"}`, type: "button", tabindex: "-1",
-        "aria-label": open ? "Collapse" : "Expand", text: "▶",
-        onclick: (e) => { e.stopPropagation(); this.toggleCollapse(n); } });
+        "aria-label": open ? "Collapse" : "Expand",
+        onclick: (e) => { e.stopPropagation(); this.toggleCollapse(n); } }, icon("chevron", 12));
       const indent = h("span", { class: "indent" }); indent.style.width = `${n.depth * 14}px`;
       const stripe = h("span", { class: "svc-stripe" }); stripe.style.background = colorOf(n.service);
       const left = ((sp.startTime - this.start) / this.total) * 100;
@@ -510,7 +542,7 @@
         h("span", { class: "svc", text: n.service }),
         h("span", { class: "op", text: sp.operationName, title: sp.operationName }),
         n.kind && n.kind !== "internal" ? h("span", { class: `kind ${n.kind}`, title: `span.kind = ${n.kind}`, text: n.kind.toUpperCase() }) : null,
-        links.length ? h("span", { class: "link-icon", title: `${links.length} link${links.length === 1 ? "" : "s"}`, text: "⛓" }) : null,
+        links.length ? this.linkBadge(links) : null,
         n.error ? h("span", { class: "err-icon", title: "error", text: "!" }) : null),
       cell);
       return row;
@@ -525,25 +557,10 @@
       const status = sp.tags.find((t) => t.key === "otel.status_code");
       const errKeys = new Set(n.error ? ["error", "otel.status_code", "otel.status_description", "exception.message"] : []);
 
-      const refs = sp.references.map((r) => {
-        const same = r.traceID === this.tr.traceID;
-        const target = same && this.byId.get(r.spanID);
-        const label = r.refType === "CHILD_OF" ? "Parent" : "Link";
-        const desc = target ? `${target.service}: ${target.span.operationName}` : (same ? "span not received" : `trace ${r.traceID.slice(0, 7)}…`);
-        return h("li", {}, h("span", { class: "badge", text: label }),
-          h("a", { href: `/trace/${r.traceID}?span=${r.spanID}`, "data-ref": r.refType, text: desc,
-            onclick: (e) => {
-              if (!same) return; // the global handler navigates to the other trace
-              e.preventDefault(); e.stopPropagation();
-              if (target) this.reveal(target);
-            } }),
-          h("code", { class: "faint", text: `${r.traceID.slice(0, 7)}… / ${r.spanID}` }));
-      });
+      const refs = sp.references.map((r) => this.refItem(r));
       // Spans of this trace that link here make the relation visible both ways.
-      const backlinks = [...this.byId.values()].filter((o) => o.span.references.some((r) => r.refType === "FOLLOWS_FROM" && r.spanID === sp.spanID))
-        .map((o) => h("li", {}, h("span", { class: "badge", text: "Linked from" }),
-          h("a", { href: `/trace/${this.tr.traceID}?span=${o.span.spanID}`, text: `${o.service}: ${o.span.operationName}`,
-            onclick: (e) => { e.preventDefault(); e.stopPropagation(); this.reveal(o); } })));
+      const backlinks = [...this.byId.values()].filter((o) => o.span.references.some((r) => r.refType === "FOLLOWS_FROM" && r.traceID === this.tr.traceID && r.spanID === sp.spanID))
+        .map((o) => this.refItem({ refType: "LINKED_FROM", traceID: this.tr.traceID, spanID: o.span.spanID }));
 
       const events = (sp.logs || []).map((lg) => {
         const name = lg.fields.find((f) => f.key === "event");
@@ -567,6 +584,49 @@
         events.length ? section("Events", events.length, events, true) : null,
         refs.length || backlinks.length ? section("References & Links", refs.length + backlinks.length, h("ul", { class: "refs" }, refs, backlinks), true) : null,
         h("div", { class: "span-ids" }, "Span ID ", h("code", { text: sp.spanID }), " · Trace ID ", h("code", { text: sp.traceID })));
+    }
+
+    // linkBadge marks a row whose span has links, saying where they go.
+    linkBadge(links) {
+      const here = links.filter((r) => r.traceID === this.tr.traceID).length;
+      const parts = [];
+      if (here) parts.push(`${here} to this trace`);
+      if (links.length - here) parts.push(`${links.length - here} to ${links.length - here === 1 ? "another trace" : "other traces"}`);
+      return h("span", { class: `link-badge${here === links.length ? "" : " external"}`, title: `${links.length} link${links.length === 1 ? "" : "s"}: ${parts.join(", ")}` },
+        icon("link", 12), links.length > 1 ? String(links.length) : null);
+    }
+
+    // refItem is one reference in the span details: what kind it is, whether
+    // it stays in this trace, the span it points at (looked up in the store
+    // for other traces) and the IDs, as a link that opens that span.
+    refItem(r) {
+      const same = r.traceID === this.tr.traceID;
+      const target = same ? this.byId.get(r.spanID) : null;
+      const kind = { CHILD_OF: "Parent", FOLLOWS_FROM: "Link", LINKED_FROM: "Linked from" }[r.refType] || r.refType;
+      const what = h("span", { class: "ref-target" });
+      if (target) what.append(dotOf(target.service), h("b", { text: target.service }), " ", target.span.operationName);
+      else if (same) what.append(h("span", { class: "faint", text: "span not received (yet)" }));
+      else {
+        what.append(h("span", { class: "faint", text: "looking up…" }));
+        resolveRemote(r.traceID, r.spanID).then((res) => {
+          if (!res) what.replaceChildren(h("span", { class: "faint", text: "trace not in the store" }));
+          else if (!res.span) what.replaceChildren(h("span", { class: "faint", text: `span not in that trace (${res.title})` }));
+          else what.replaceChildren(dotOf(res.service), h("b", { text: res.service }), " ", res.span.operationName);
+        });
+      }
+      const scope = h("span", { class: `scope ${same ? "same" : "other"}`, text: same ? "this trace" : "other trace" });
+      const ids = h("span", { class: "ref-ids" },
+        same ? null : h("span", {}, "trace ", h("code", { title: r.traceID, text: r.traceID })),
+        h("span", {}, "span ", h("code", { text: r.spanID })));
+      const a = h("a", { class: `ref${same ? "" : " other"}`, href: `/trace/${r.traceID}?span=${r.spanID}`, "data-ref": r.refType,
+        "data-same-trace": String(same), title: same ? "Show this span" : `Open trace ${r.traceID} at span ${r.spanID}`,
+        onclick: (e) => {
+          if (!same) return; // the global handler navigates to the other trace
+          e.preventDefault(); e.stopPropagation();
+          if (target) this.reveal(target);
+        } },
+      h("span", { class: `badge ref-kind ${r.refType.toLowerCase()}`, text: kind }), icon(same ? "to" : "external", 13, "faint"), scope, what, ids);
+      return h("li", {}, a);
     }
 
     reveal(n) {
@@ -594,8 +654,8 @@
       this.draw(); this.focusRow(n);
     }
 
-    // Tree keyboard model (WAI-ARIA): ↑/↓ move, → expands or enters, ←
-    // collapses or goes to the parent, Enter/Space opens details.
+    // Tree keyboard model (WAI-ARIA): Up/Down move, Right expands or enters,
+    // Left collapses or goes to the parent, Enter/Space opens details.
     onKey(e) {
       const row = e.target.closest(".wf-row");
       if (!row || e.target !== row) return;
@@ -658,12 +718,18 @@
       body.replaceChildren(h("div", { class: "panel empty", text: "No calls between services in this time range." }));
       return;
     }
-    body.replaceChildren(h("div", { class: "panel graph" }, depGraph(deps)), depTable(deps));
+    const graph = h("div", { class: "panel graph" });
+    body.replaceChildren(graph, depTable(deps));
+    graph.append(depGraph(deps, graph.clientWidth - 22)); // minus padding and border
   }
 
-  // Layered layout: each service sits one column right of its furthest
-  // caller; cycles are cut by bounding the relaxation.
-  function depGraph(deps) {
+  // Layered layout, left to right: each service sits one column right of
+  // its furthest caller (cycles are cut by bounding the relaxation); within a
+  // column, services are ordered by the mean position of their callers and
+  // callees, which removes most edge crossings; the columns are spaced to fit
+  // the page; and call-count labels move along their edge until they overlap
+  // neither a service nor another label.
+  function depGraph(deps, avail) {
     const names = [...new Set(deps.flatMap((d) => [d.parent, d.child]))].sort();
     const layer = new Map(names.map((n) => [n, 0]));
     for (let iter = 0; iter < names.length; iter++) {
@@ -678,42 +744,85 @@
     }
     const cols = [];
     for (const n of names) { const l = layer.get(n); (cols[l] = cols[l] || []).push(n); }
-    const NW = 190, NH = 46, GX = 110, GY = 26, PAD = 24;
-    const rows = Math.max(...cols.map((c) => (c ? c.length : 0)));
-    const W = PAD * 2 + cols.length * NW + (cols.length - 1) * GX;
-    const H = PAD * 2 + rows * NH + (rows - 1) * GY;
+    for (let i = 0; i < cols.length; i++) cols[i] = cols[i] || [];
+    const callers = new Map(names.map((n) => [n, []])), callees = new Map(names.map((n) => [n, []]));
+    for (const d of deps) if (d.parent !== d.child) { callers.get(d.child).push(d.parent); callees.get(d.parent).push(d.child); }
+    const rank = new Map();
+    const setRanks = () => cols.forEach((c) => c.forEach((n, i) => rank.set(n, i - (c.length - 1) / 2)));
+    setRanks();
+    const mean = (list, fallback) => (list.length ? list.reduce((a, n) => a + rank.get(n), 0) / list.length : fallback);
+    for (let sweep = 0; sweep < 4; sweep++) {
+      for (let ci = 1; ci < cols.length; ci++) {
+        cols[ci].sort((a, b) => mean(callers.get(a), rank.get(a)) - mean(callers.get(b), rank.get(b)) || a.localeCompare(b));
+        setRanks();
+      }
+      for (let ci = cols.length - 2; ci >= 0; ci--) {
+        cols[ci].sort((a, b) => mean(callees.get(a), rank.get(a)) - mean(callees.get(b), rank.get(b)) || a.localeCompare(b));
+        setRanks();
+      }
+    }
+
+    const CH = 7.6; // width of a character of the 13px bold label, roughly
+    const longest = Math.max(...names.map((n) => n.length));
+    const NW = Math.min(220, Math.max(136, Math.round(longest * CH) + 34));
+    const maxChars = Math.floor((NW - 30) / CH);
+    const NH = 46, GY = 28, PAD = 24;
+    const nc = cols.length;
+    const GX = nc > 1 ? Math.min(130, Math.max(64, Math.floor(((avail || 1400) - PAD * 2 - nc * NW) / (nc - 1)))) : 0;
+    const rows = Math.max(...cols.map((c) => c.length));
+    const W = PAD * 2 + nc * NW + (nc - 1) * GX;
+    const H = PAD * 2 + rows * NH + (rows - 1) * GY + 24; // room below for back edges
     const pos = new Map();
     cols.forEach((c, ci) => {
-      if (!c) return;
-      const off = (H - (c.length * NH + (c.length - 1) * GY)) / 2;
+      const off = (H - 24 - (c.length * NH + (c.length - 1) * GY)) / 2;
       c.forEach((n, ri) => pos.set(n, { x: PAD + ci * (NW + GX), y: off + ri * (NH + GY) }));
     });
     const calls = new Map();
-    for (const d of deps) {
-      calls.set(d.child, (calls.get(d.child) || 0) + d.callCount);
-    }
-    const svg = s("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Service dependency graph" },
+    for (const d of deps) calls.set(d.child, (calls.get(d.child) || 0) + d.callCount);
+
+    const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "Service dependency graph" },
       s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
         s("path", { d: "M 0 0 L 10 5 L 0 10 z" }))));
+    // Too wide for the page even with tight columns: scale down rather than
+    // hide services behind a scroll bar.
+    if (avail && W > avail) { svg.setAttribute("width", avail); svg.setAttribute("height", Math.round((H * avail) / W)); }
+
+    const boxes = names.map((n) => ({ x: pos.get(n).x, y: pos.get(n).y, w: NW, h: NH }));
+    const overlaps = (b) => boxes.some((o) => b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h);
+    const cubic = (p, t) => {
+      const u = 1 - t;
+      return [0, 1].map((k) => u * u * u * p[0][k] + 3 * u * u * t * p[1][k] + 3 * u * t * t * p[2][k] + t * t * t * p[3][k]);
+    };
+    const edges = [], labels = [];
     for (const d of deps) {
       const a = pos.get(d.parent), b = pos.get(d.child);
-      let path, lx, ly;
+      let pts;
       if (d.parent === d.child) {
-        path = `M ${a.x + NW - 30} ${a.y} C ${a.x + NW - 30} ${a.y - 30}, ${a.x + NW + 10} ${a.y - 30}, ${a.x + NW} ${a.y + 10}`;
-        lx = a.x + NW - 4; ly = a.y - 22;
+        pts = [[a.x + NW - 30, a.y], [a.x + NW - 30, a.y - 30], [a.x + NW + 10, a.y - 30], [a.x + NW, a.y + 10]];
       } else if (b.x > a.x) {
         const x1 = a.x + NW, y1 = a.y + NH / 2, x2 = b.x, y2 = b.y + NH / 2, mx = (x1 + x2) / 2;
-        path = `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`;
-        lx = mx; ly = (y1 + y2) / 2 - 4;
+        pts = [[x1, y1], [mx, y1], [mx, y2], [x2, y2]];
       } else { // back edge (a cycle): route below
         const x1 = a.x + NW / 2, y1 = a.y + NH, x2 = b.x + NW / 2, y2 = b.y + NH, low = Math.max(y1, y2) + 40;
-        path = `M ${x1} ${y1} C ${x1} ${low}, ${x2} ${low}, ${x2} ${y2}`;
-        lx = (x1 + x2) / 2; ly = low - 6;
+        pts = [[x1, y1], [x1, low], [x2, low], [x2, y2]];
       }
-      const e = s("path", { class: "edge", d: path, "marker-end": "url(#arrow)" });
-      e.append(s("title", { text: `${d.parent} → ${d.child}: ${d.callCount} calls` }));
-      svg.append(e, s("text", { class: "edge-label", x: lx, y: ly, "text-anchor": "middle", text: String(d.callCount) }));
+      const e = s("path", { class: "edge", d: `M ${pts[0]} C ${pts[1]}, ${pts[2]}, ${pts[3]}`, "marker-end": "url(#arrow)" });
+      e.append(s("title", { text: `${d.parent} calls ${d.child}: ${d.callCount} call${d.callCount === 1 ? "" : "s"}` }));
+      edges.push(e);
+      const text = String(d.callCount), lw = text.length * 6.6 + 10, lh = 16;
+      let box = null;
+      for (const t of [0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8]) {
+        const [cx, cy] = cubic(pts, t);
+        const cand = { x: cx - lw / 2, y: cy - lh / 2, w: lw, h: lh };
+        if (!overlaps(cand)) { box = cand; break; }
+      }
+      if (!box) { const [cx, cy] = cubic(pts, 0.5); box = { x: cx - lw / 2, y: cy - lh / 2, w: lw, h: lh }; }
+      boxes.push(box);
+      labels.push(s("g", { class: "edge-label" },
+        s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: 8 }),
+        s("text", { x: box.x + box.w / 2, y: box.y + 12, "text-anchor": "middle", text })));
     }
+    svg.append(...edges, ...labels);
     for (const n of names) {
       const p = pos.get(n);
       const g = s("g", { class: "node", tabindex: "0", role: "link", "aria-label": `Search traces of ${n}`,
@@ -721,8 +830,8 @@
         onkeydown: (e) => { if (e.key === "Enter") go(`/search?service=${encodeURIComponent(n)}&lookback=1h&limit=20`); } },
       s("rect", { x: p.x, y: p.y, width: NW, height: NH, rx: 9, stroke: colorOf(n) }),
       s("rect", { x: p.x, y: p.y + 8, width: 5, height: NH - 16, rx: 2, fill: colorOf(n), stroke: "none" }),
-      s("text", { x: p.x + 16, y: p.y + 20, text: n.length > 22 ? `${n.slice(0, 21)}…` : n }),
-      s("text", { class: "sub", x: p.x + 16, y: p.y + 36, text: calls.has(n) ? `${calls.get(n)} incoming calls` : "entry point" }));
+      s("text", { x: p.x + 16, y: p.y + 20, text: n.length > maxChars ? `${n.slice(0, maxChars - 1)}…` : n }),
+      s("text", { class: "sub", x: p.x + 16, y: p.y + 36, text: calls.has(n) ? `${calls.get(n)} incoming call${calls.get(n) === 1 ? "" : "s"}` : "entry point" }));
       g.append(s("title", { text: n }));
       svg.append(g);
     }
