@@ -9,10 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/patron-go/patron/correlation"
 )
 
 // Field names added by Handler.
@@ -38,15 +34,10 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle adds the context's IDs to r and passes it on.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if ctx != nil {
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			r.AddAttrs(slog.String(TraceIDKey, sc.TraceID().String()), slog.String(SpanIDKey, sc.SpanID().String()))
-		}
-		if id, ok := correlation.FromContext(ctx); ok {
-			r.AddAttrs(slog.String(CorrelationIDKey, id))
-		}
+	if j, ok := h.inner.(*jsonHandler); ok {
+		return j.handle(ctx, r, true)
 	}
-	return h.inner.Handle(ctx, r)
+	return h.inner.Handle(ctx, addIDs(ctx, r))
 }
 
 // WithAttrs returns a Handler whose inner handler has attrs.
@@ -98,12 +89,11 @@ func ParseLevel(s string) (slog.Level, error) {
 // so that it can change at run time), that adds the context IDs to each
 // record.
 func New(w io.Writer, format Format, level slog.Leveler, attrs ...slog.Attr) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
 	var inner slog.Handler
 	if format == FormatText {
-		inner = slog.NewTextHandler(w, opts)
+		inner = slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
 	} else {
-		inner = slog.NewJSONHandler(w, opts)
+		inner = newJSONHandler(w, level)
 	}
 	if len(attrs) > 0 {
 		inner = inner.WithAttrs(attrs)

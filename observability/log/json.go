@@ -1,0 +1,293 @@
+package log
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/correlation"
+)
+
+// jsonHandler writes exactly what slog.JSONHandler writes, byte for byte,
+// at a fraction of the cost for the records services log on every request:
+// attributes of the common kinds (string, integers, bool, duration, time)
+// are appended straight into a pooled buffer, with the context's IDs
+// hex-encoded in place instead of through strings. Anything it cannot
+// reproduce exactly (groups, floats, arbitrary values, LogValuers, years
+// outside 0–9999) goes to the slog.JSONHandler it carries, which has had
+// the same WithAttrs and WithGroup calls, so the output is the same either
+// way.
+type jsonHandler struct {
+	slow  slog.Handler
+	out   *lockedWriter
+	level slog.Leveler
+	pre   []byte // preformatted WithAttrs attributes, each with its leading comma
+	fast  bool   // false once a WithGroup or an unusual WithAttrs happened
+}
+
+// lockedWriter serialises the writes of the fast and the slow path (and of
+// every handler derived by WithAttrs), as slog.JSONHandler's own mutex does.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func newJSONHandler(w io.Writer, level slog.Leveler) *jsonHandler {
+	out := &lockedWriter{w: w}
+	return &jsonHandler{
+		slow:  slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}),
+		out:   out,
+		level: level,
+		fast:  true,
+	}
+}
+
+// bufPool holds line buffers; unusually long lines are not kept.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledBuf = 16 << 10
+
+func (h *jsonHandler) Enabled(_ context.Context, l slog.Level) bool {
+	min := slog.LevelInfo
+	if h.level != nil {
+		min = h.level.Level()
+	}
+	return l >= min
+}
+
+func (h *jsonHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.handle(ctx, r, false)
+}
+
+// handle writes r, followed by the context's trace_id, span_id and
+// correlation_id when withIDs is set (Handler's job, done here without
+// allocating).
+func (h *jsonHandler) handle(ctx context.Context, r slog.Record, withIDs bool) error {
+	if !h.fast || !fastTime(r.Time) || !fastRecord(r) {
+		if withIDs {
+			r = addIDs(ctx, r)
+		}
+		return h.slow.Handle(ctx, r)
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, '{')
+	if !r.Time.IsZero() {
+		b = append(b, `"time":"`...)
+		b = r.Time.Round(0).AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"', ',')
+	}
+	b = append(b, `"level":`...)
+	b = appendString(b, r.Level.String())
+	b = append(b, `,"msg":`...)
+	b = appendString(b, r.Message)
+	b = append(b, h.pre...)
+	r.Attrs(func(a slog.Attr) bool {
+		b = appendAttr(b, a)
+		return true
+	})
+	if withIDs && ctx != nil {
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			tid, sid := sc.TraceID(), sc.SpanID()
+			b = append(b, `,"`+TraceIDKey+`":"`...)
+			b = hex.AppendEncode(b, tid[:])
+			b = append(b, `","`+SpanIDKey+`":"`...)
+			b = hex.AppendEncode(b, sid[:])
+			b = append(b, '"')
+		}
+		if id, ok := correlation.FromContext(ctx); ok {
+			b = append(b, `,"`+CorrelationIDKey+`":`...)
+			b = appendString(b, id)
+		}
+	}
+	b = append(b, '}', '\n')
+	_, err := h.out.Write(b)
+	if cap(b) <= maxPooledBuf {
+		*bp = b
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+func (h *jsonHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(attrs) == 0 {
+		return h
+	}
+	h2 := *h
+	h2.slow = h.slow.WithAttrs(attrs)
+	if h.fast {
+		for _, a := range attrs {
+			if !fastAttr(a) {
+				h2.fast = false
+				break
+			}
+		}
+	}
+	if h2.fast {
+		pre := make([]byte, len(h.pre), len(h.pre)+32*len(attrs))
+		copy(pre, h.pre)
+		for _, a := range attrs {
+			pre = appendAttr(pre, a)
+		}
+		h2.pre = pre
+	}
+	return &h2
+}
+
+func (h *jsonHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	h2 := *h
+	h2.slow = h.slow.WithGroup(name)
+	h2.fast = false
+	return &h2
+}
+
+func fastRecord(r slog.Record) bool {
+	ok := true
+	r.Attrs(func(a slog.Attr) bool {
+		ok = fastAttr(a)
+		return ok
+	})
+	return ok
+}
+
+// fastAttr reports whether appendAttr writes a exactly as slog.JSONHandler
+// would. An empty key is left to slog, which elides some such attributes.
+func fastAttr(a slog.Attr) bool {
+	if a.Key == "" {
+		return false
+	}
+	switch a.Value.Kind() {
+	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration:
+		return true
+	case slog.KindTime:
+		return fastTime(a.Value.Time())
+	}
+	return false
+}
+
+// fastTime: slog reports an error in place of years RFC 3339 cannot hold.
+func fastTime(t time.Time) bool {
+	y := t.Year()
+	return t.IsZero() || (y >= 0 && y < 10000)
+}
+
+// appendAttr appends `,"key":value` for an attribute that fastAttr accepts.
+func appendAttr(b []byte, a slog.Attr) []byte {
+	b = append(b, ',')
+	b = appendString(b, a.Key)
+	b = append(b, ':')
+	v := a.Value
+	switch v.Kind() {
+	case slog.KindString:
+		b = appendString(b, v.String())
+	case slog.KindInt64:
+		b = strconv.AppendInt(b, v.Int64(), 10)
+	case slog.KindUint64:
+		b = strconv.AppendUint(b, v.Uint64(), 10)
+	case slog.KindBool:
+		b = strconv.AppendBool(b, v.Bool())
+	case slog.KindDuration:
+		b = strconv.AppendInt(b, int64(v.Duration()), 10)
+	case slog.KindTime:
+		b = append(b, '"')
+		b = v.Time().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	return b
+}
+
+// addIDs is what Handler adds to a record it passes on: one AddAttrs call
+// and one string for both span IDs.
+func addIDs(ctx context.Context, r slog.Record) slog.Record {
+	if ctx == nil {
+		return r
+	}
+	var ids [3]slog.Attr
+	n := 0
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		tid, sid := sc.TraceID(), sc.SpanID()
+		var buf [2*len(tid) + 2*len(sid)]byte
+		hex.Encode(buf[:2*len(tid)], tid[:])
+		hex.Encode(buf[2*len(tid):], sid[:])
+		both := string(buf[:])
+		ids[0] = slog.String(TraceIDKey, both[:2*len(tid)])
+		ids[1] = slog.String(SpanIDKey, both[2*len(tid):])
+		n = 2
+	}
+	if id, ok := correlation.FromContext(ctx); ok {
+		ids[n] = slog.String(CorrelationIDKey, id)
+		n++
+	}
+	if n > 0 {
+		r.AddAttrs(ids[:n]...)
+	}
+	return r
+}
+
+// appendString appends s as a JSON string the way slog does: no HTML
+// escaping, invalid UTF-8 as U+FFFD, U+2028 and U+2029 escaped. Adapted
+// from log/slog (appendEscapedJSONString), BSD licence, The Go Authors.
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, '\\')
+			switch c {
+			case '\\', '"':
+				b = append(b, c)
+			case '\n':
+				b = append(b, 'n')
+			case '\r':
+				b = append(b, 'r')
+			case '\t':
+				b = append(b, 't')
+			default:
+				b = append(b, 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
