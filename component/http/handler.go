@@ -52,6 +52,9 @@ type server struct {
 
 	unmatched *routeState
 	pool      sync.Pool
+	// ids makes the correlation IDs of requests that bring none; it reads
+	// the random source in batches, not once per request.
+	ids correlation.Generator
 }
 
 // NewHandler returns the routes behind the default middleware chain, as an
@@ -180,7 +183,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.done(rw)
 
-	ctx, id := correlation.Ensure(r.Context(), r.Header.Get(correlation.HeaderKey))
+	ctx, id := s.ids.Ensure(r.Context(), r.Header.Get(correlation.HeaderKey))
 	w.Header()[correlation.HeaderKey] = []string{id}
 
 	ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
@@ -190,7 +193,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// samplers Patron configures (parent-based, ratio) do not read them.
 	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], s.startOpts...)
 	rw.start = spanTime(rw.span, false)
-	s.active.Add(ctx, 1, s.unmatched.addOptions(rw.method, tls)...)
+	// Exemplars (a sampled span's IDs kept with a measurement) are left to
+	// the duration histogram, where they lead from a slow bucket to its
+	// trace: given the request's context, the active requests counter and
+	// the body size histograms would each read the clock and the span
+	// context per request for exemplars nobody looks at.
+	s.active.Add(context.Background(), 1, s.unmatched.addOptions(rw.method, tls)...)
 
 	r = r.WithContext(ctx)
 	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
@@ -268,7 +276,7 @@ func (s *server) done(rw *responseWriter) {
 		rw.release()
 		if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
 			rw.span.End()
-			s.active.Add(ctx, -1, s.unmatched.addOptions(rw.method, r.TLS != nil)...)
+			s.active.Add(context.Background(), -1, s.unmatched.addOptions(rw.method, r.TLS != nil)...)
 			rw.reset()
 			s.pool.Put(rw)
 			panic(p)
@@ -309,9 +317,10 @@ func (s *server) done(rw *responseWriter) {
 	if reqBytes < 0 {
 		reqBytes = rw.body.n
 	}
-	s.reqSize.Record(ctx, reqBytes, opts...)
-	s.respSize.Record(ctx, rw.bytes, opts...)
-	s.active.Add(ctx, -1, s.unmatched.addOptions(rw.method, tls)...)
+	noExemplar := context.Background() // see ServeHTTP
+	s.reqSize.Record(noExemplar, reqBytes, opts...)
+	s.respSize.Record(noExemplar, rw.bytes, opts...)
+	s.active.Add(noExemplar, -1, s.unmatched.addOptions(rw.method, tls)...)
 
 	if s.accessLog {
 		s.logAccess(ctx, rw, r, rs, status, end, elapsed)

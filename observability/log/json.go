@@ -76,11 +76,8 @@ func (h *jsonHandler) Handle(ctx context.Context, r slog.Record) error {
 // correlation_id when withIDs is set (Handler's job, done here without
 // allocating).
 func (h *jsonHandler) handle(ctx context.Context, r slog.Record, withIDs bool) error {
-	if !h.fast || !fastTime(r.Time) || !fastRecord(r) {
-		if withIDs {
-			r = addIDs(ctx, r)
-		}
-		return h.slow.Handle(ctx, r)
+	if !h.fast || !fastTime(r.Time) {
+		return h.handleSlow(ctx, r, withIDs)
 	}
 	bp := bufPool.Get().(*[]byte)
 	b := (*bp)[:0]
@@ -95,10 +92,17 @@ func (h *jsonHandler) handle(ctx context.Context, r slog.Record, withIDs bool) e
 	b = append(b, `,"msg":`...)
 	b = appendString(b, r.Message)
 	b = append(b, h.pre...)
+	ok := true
 	r.Attrs(func(a slog.Attr) bool {
-		b = appendAttr(b, a)
-		return true
+		b, ok = appendAttr(b, a)
+		return ok
 	})
+	if !ok {
+		// One pass, no pre-check: the rare record with an unusual
+		// attribute costs a wasted partial line.
+		putBuf(bp, b)
+		return h.handleSlow(ctx, r, withIDs)
+	}
 	if withIDs && ctx != nil {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			tid, sid := sc.TraceID(), sc.SpanID()
@@ -115,11 +119,22 @@ func (h *jsonHandler) handle(ctx context.Context, r slog.Record, withIDs bool) e
 	}
 	b = append(b, '}', '\n')
 	_, err := h.out.Write(b)
+	putBuf(bp, b)
+	return err
+}
+
+func (h *jsonHandler) handleSlow(ctx context.Context, r slog.Record, withIDs bool) error {
+	if withIDs {
+		r = addIDs(ctx, r)
+	}
+	return h.slow.Handle(ctx, r)
+}
+
+func putBuf(bp *[]byte, b []byte) {
 	if cap(b) <= maxPooledBuf {
 		*bp = b
 		bufPool.Put(bp)
 	}
-	return err
 }
 
 func (h *jsonHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -129,18 +144,14 @@ func (h *jsonHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	h2 := *h
 	h2.slow = h.slow.WithAttrs(attrs)
 	if h.fast {
-		for _, a := range attrs {
-			if !fastAttr(a) {
-				h2.fast = false
-				break
-			}
-		}
-	}
-	if h2.fast {
 		pre := make([]byte, len(h.pre), len(h.pre)+32*len(attrs))
 		copy(pre, h.pre)
 		for _, a := range attrs {
-			pre = appendAttr(pre, a)
+			var ok bool
+			if pre, ok = appendAttr(pre, a); !ok {
+				h2.fast, pre = false, nil
+				break
+			}
 		}
 		h2.pre = pre
 	}
@@ -157,43 +168,35 @@ func (h *jsonHandler) WithGroup(name string) slog.Handler {
 	return &h2
 }
 
-func fastRecord(r slog.Record) bool {
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		ok = fastAttr(a)
-		return ok
-	})
-	return ok
-}
-
-// fastAttr reports whether appendAttr writes a exactly as slog.JSONHandler
-// would. An empty key is left to slog, which elides some such attributes.
-func fastAttr(a slog.Attr) bool {
-	if a.Key == "" {
-		return false
-	}
-	switch a.Value.Kind() {
-	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration:
-		return true
-	case slog.KindTime:
-		return fastTime(a.Value.Time())
-	}
-	return false
-}
-
 // fastTime: slog reports an error in place of years RFC 3339 cannot hold.
 func fastTime(t time.Time) bool {
 	y := t.Year()
 	return t.IsZero() || (y >= 0 && y < 10000)
 }
 
-// appendAttr appends `,"key":value` for an attribute that fastAttr accepts.
-func appendAttr(b []byte, a slog.Attr) []byte {
+// appendAttr appends `,"key":value` and reports true when it writes a
+// exactly as slog.JSONHandler would; otherwise b is garbage and the record
+// must go to slog. An empty key is left to slog, which elides some such
+// attributes.
+func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
+	if a.Key == "" {
+		return b, false
+	}
+	v := a.Value
+	k := v.Kind()
+	switch k {
+	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration:
+	case slog.KindTime:
+		if !fastTime(v.Time()) {
+			return b, false
+		}
+	default:
+		return b, false
+	}
 	b = append(b, ',')
 	b = appendString(b, a.Key)
 	b = append(b, ':')
-	v := a.Value
-	switch v.Kind() {
+	switch k {
 	case slog.KindString:
 		b = appendString(b, v.String())
 	case slog.KindInt64:
@@ -209,7 +212,7 @@ func appendAttr(b []byte, a slog.Attr) []byte {
 		b = v.Time().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	}
-	return b
+	return b, true
 }
 
 // addIDs is what Handler adds to a record it passes on: one AddAttrs call
