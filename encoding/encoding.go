@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/patron-go/patron/reliability"
 )
 
 // Content types Patron understands.
@@ -23,6 +25,8 @@ const (
 var ErrUnsupportedContentType = errors.New("encoding: unsupported content type")
 
 // ErrMalformed wraps a body that does not decode (HTTP answers it with 400).
+// Decode's errors also match reliability.ErrPermanent, so that consumers
+// send a malformed message to their failure strategy without retrying it.
 var ErrMalformed = errors.New("encoding: malformed body")
 
 // Normalize returns the media type of contentType without parameters, in
@@ -48,6 +52,9 @@ func Normalize(contentType string) (string, error) {
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedContentType, contentType)
 }
 
+// malformed is ErrMalformed marked permanent.
+var malformed = fmt.Errorf("%w (%w)", ErrMalformed, reliability.ErrPermanent)
+
 // Decode unmarshals data of contentType into v; v must be a proto.Message
 // for protobuf.
 func Decode(contentType string, data []byte, v any) error {
@@ -61,12 +68,12 @@ func Decode(contentType string, data []byte, v any) error {
 			return fmt.Errorf("encoding: decoding protobuf into %T, which is not a proto.Message", v)
 		}
 		if err := proto.Unmarshal(data, m); err != nil {
-			return fmt.Errorf("%w: protobuf: %w", ErrMalformed, err)
+			return fmt.Errorf("%w: protobuf: %w", malformed, err)
 		}
 		return nil
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: JSON: %w", ErrMalformed, err)
+		return fmt.Errorf("%w: JSON: %w", malformed, err)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/patron-go/patron/reliability"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -25,7 +27,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	var v map[string]any
-	if err := Decode(JSON, []byte("{"), &v); !errors.Is(err, ErrMalformed) {
+	if err := Decode(JSON, []byte("{"), &v); !errors.Is(err, ErrMalformed) || !reliability.IsPermanent(err) {
 		t.Errorf("malformed JSON: %v", err)
 	}
 	if err := Decode("text/xml", []byte("<a/>"), &v); !errors.Is(err, ErrUnsupportedContentType) {

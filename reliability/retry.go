@@ -65,8 +65,13 @@ func (b Backoff) Sleep(ctx context.Context, attempt int) error {
 // ErrPermanent marks an error that retrying cannot fix; Retry stops at once.
 var ErrPermanent = errors.New("permanent error")
 
-// Permanent wraps err so that Retry does not retry it.
+// Permanent wraps err so that Retry, and the consumers' failure strategies,
+// do not retry it.
 func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+// IsPermanent reports whether err is marked as one that retrying cannot fix:
+// a Permanent error, or a malformed message body from package encoding.
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
 // Retry calls fn up to attempts times (at least once), sleeping b's delays in
 // between, until fn returns nil, a Permanent error, or ctx ends. It returns

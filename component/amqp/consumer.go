@@ -469,8 +469,9 @@ func (c *Component) fail(work, ctx context.Context, s *session, msg *Message, he
 		s.fail(fmt.Errorf("amqp: handler failed on queue %s, stopping: %w", c.queue, herr))
 		return
 	}
-	if msg.attempt >= c.cfg.maxDeliver {
-		logger.ErrorContext(ctx, "amqp message failed on its last delivery, rejecting it to the dead-letter exchange")
+	// Retrying cannot fix a malformed message or a Permanent error.
+	if msg.attempt >= c.cfg.maxDeliver || reliability.IsPermanent(herr) {
+		logger.ErrorContext(ctx, "amqp message failed on its last delivery or permanently, rejecting it to the dead-letter exchange")
 		if err := d.Reject(false); err != nil {
 			logger.WarnContext(ctx, "amqp reject failed, the message will be redelivered", slog.Any("reject_error", err))
 			return

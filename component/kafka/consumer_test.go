@@ -242,6 +242,34 @@ func TestDefaultSkipsPoisonMessage(t *testing.T) {
 	}
 }
 
+// A malformed message cannot succeed on a retry: Decode's error is
+// permanent, so it goes to the failure strategy after one call.
+func TestMalformedMessageIsNotRetried(t *testing.T) {
+	e := newEnv(t, 1)
+	processed := newSeen()
+	var calls atomic.Int32
+	c := e.consumer(t, func(_ context.Context, m *kafka.Message) error {
+		var v struct{ Name string }
+		if err := m.Decode(&v); err != nil {
+			calls.Add(1)
+			return err
+		}
+		processed.add(string(m.Key))
+		return nil
+	})
+	e.produce(t, &kgo.Record{Key: []byte("bad"), Value: []byte("{not json")}, &kgo.Record{Key: []byte("good"), Value: []byte(`{"Name":"x"}`)})
+	run(t, c)
+	if _, err := e.cluster.WaitCommitted(t.Context(), e.group, e.topic, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !processed.has("good") || calls.Load() != 1 {
+		t.Fatalf("good processed %v, malformed handled %d times (want once, no retries)", processed.has("good"), calls.Load())
+	}
+	if got := outcomes(t, e, observability.OutcomeSkipped); got != 1 {
+		t.Errorf("skipped = %v, want 1", got)
+	}
+}
+
 // The Stop strategy makes Run return the handler's error, with the messages
 // before the failed one committed and the failed one not.
 func TestStopStrategyReturnsError(t *testing.T) {

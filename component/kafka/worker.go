@@ -19,6 +19,7 @@ import (
 
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
+	"github.com/patron-go/patron/reliability"
 )
 
 // errStopped means the partition was revoked or the component is stopping
@@ -315,7 +316,8 @@ func (w *worker) attempts(ctx context.Context, span trace.Span, n int, start tim
 		if w.stopped() {
 			return errStopped
 		}
-		if attempt >= w.c.cfg.retries {
+		// Retrying cannot fix a malformed message or a Permanent error.
+		if attempt >= w.c.cfg.retries || reliability.IsPermanent(err) {
 			return err
 		}
 		if !w.sleep(attempt) {
