@@ -979,4 +979,3 @@ func TestFlowPausesDeliveries(t *testing.T) {
 	}
 	receive(t, ds)
 }
-
