@@ -952,7 +952,7 @@ func TestRecoverRequeuesUnacked(t *testing.T) {
 	publish(t, ch, "", "rec", amqp.Publishing{Body: []byte("m")})
 	ds := consume(t, ch, "rec", false)
 	receive(t, ds)
-	if err := ch.Recover(true); err != nil {
+	if err := ch.Recover(true); err != nil { //nolint:staticcheck // deprecated in RabbitMQ, still part of 0.9.1
 		t.Fatal(err)
 	}
 	if d := receive(t, ds); !d.Redelivered {

@@ -21,8 +21,6 @@ const (
 
 // Reply codes (AMQP 0.9.1 section 1.9 and RabbitMQ's use of them).
 const (
-	codeReplySuccess       = 200
-	codeContentTooLarge    = 311
 	codeNoRoute            = 312
 	codeConnectionForced   = 320
 	codeAccessRefused      = 403
@@ -36,18 +34,15 @@ const (
 	codeUnexpectedFrame    = 505
 	codeNotAllowed         = 530
 	codeNotImplemented     = 540
-	codeInternalError      = 541
 )
 
 // Limits on decoded field tables, the same as amqp091-go's, so that a small
 // frame cannot make the broker recurse deeply or allocate without bound.
 const (
-	maxFieldDepth         = 32
-	maxContainerElements  = 8192
-	replyTextMaxLen       = 255
-	propertyFlagContType  = 0x8000
-	propertyFlagHeaders   = 0x2000
-	propertyFlagReserved1 = 0x0004
+	maxFieldDepth        = 32
+	maxContainerElements = 8192
+	replyTextMaxLen      = 255
+	propertyFlagHeaders  = 0x2000
 )
 
 var errSyntax = errors.New("malformed field")

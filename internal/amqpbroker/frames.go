@@ -67,13 +67,9 @@ const (
 func methodID(class, method uint16) uint32 { return uint32(class)<<16 | uint32(method) }
 
 var (
-	connectionStart     = methodID(classConnection, 10)
 	connectionStartOk   = methodID(classConnection, 11)
-	connectionSecureOk  = methodID(classConnection, 21)
-	connectionTune      = methodID(classConnection, 30)
 	connectionTuneOk    = methodID(classConnection, 31)
 	connectionOpen      = methodID(classConnection, 40)
-	connectionOpenOk    = methodID(classConnection, 41)
 	connectionClose     = methodID(classConnection, 50)
 	connectionCloseOk   = methodID(classConnection, 51)
 	connectionBlocked   = methodID(classConnection, 60)
