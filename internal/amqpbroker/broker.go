@@ -8,10 +8,16 @@
 // x-death, quorum queues' x-delivery-count, publisher confirms, mandatory
 // returns and heartbeats.
 //
-// Everything lives in memory: nothing survives Close, durable or not.
-// Exchange-to-exchange bindings, transactions, message TTLs, queue length
-// limits and priorities are not implemented (the methods fail with
-// NOT_IMPLEMENTED, the arguments are accepted and ignored).
+// Everything lives in memory: nothing survives Close, durable or not, and
+// queues are unbounded (a consumer that never acks, or a client that stops
+// reading its socket, makes the broker hold everything sent to it).
+//
+// Not implemented: exchange-to-exchange bindings and transactions (the
+// methods close the connection with 540 NOT_IMPLEMENTED), stream queues
+// (declaring one fails with 406), message TTLs and the expiration property,
+// queue length limits, priorities, single active consumer and consumer
+// priorities (those arguments are accepted and ignored), vhosts other than
+// "/", users other than the one configured, TLS, and the management API.
 package amqpbroker
 
 import (
