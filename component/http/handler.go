@@ -45,7 +45,7 @@ type server struct {
 	startOpts   []trace.SpanStartOption
 
 	duration metric.Float64Histogram
-	active   metric.Int64UpDownCounter
+	active   activeRequests
 	reqSize  metric.Int64Histogram
 	respSize metric.Int64Histogram
 	cacheOps metric.Int64Counter
@@ -98,8 +98,11 @@ func newServer(cfg *config) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: creating metrics: %w", err)
 	}
-	active, err := httpconv.NewServerActiveRequests(meter)
-	if err != nil {
+	// Active requests are counted in atomics and observed when metrics
+	// are collected: two SDK recordings per request would cost more than
+	// the rest of the metrics together.
+	s.active.init()
+	if _, err := httpconv.NewServerActiveRequestsObservable(meter, metric.WithInt64Callback(s.active.observe)); err != nil {
 		return nil, fmt.Errorf("http: creating metrics: %w", err)
 	}
 	reqSize, err := httpconv.NewServerRequestBodySize(meter)
@@ -116,7 +119,7 @@ func newServer(cfg *config) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: creating metrics: %w", err)
 	}
-	s.duration, s.active, s.reqSize, s.respSize, s.cacheOps = dur.Inst(), active.Inst(), reqSize.Inst(), respSize.Inst(), cacheOps
+	s.duration, s.reqSize, s.respSize, s.cacheOps = dur.Inst(), reqSize.Inst(), respSize.Inst(), cacheOps
 
 	mux := http.NewServeMux()
 	preflight := map[string]*corsPolicy{}
@@ -193,12 +196,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// samplers Patron configures (parent-based, ratio) do not read them.
 	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], s.startOpts...)
 	rw.start = spanTime(rw.span, false)
-	// Exemplars (a sampled span's IDs kept with a measurement) are left to
-	// the duration histogram, where they lead from a slow bucket to its
-	// trace: given the request's context, the active requests counter and
-	// the body size histograms would each read the clock and the span
-	// context per request for exemplars nobody looks at.
-	s.active.Add(context.Background(), 1, s.unmatched.addOptions(rw.method, tls)...)
+	s.active.add(rw.method, tls, 1)
 
 	r = r.WithContext(ctx)
 	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
@@ -276,7 +274,7 @@ func (s *server) done(rw *responseWriter) {
 		rw.release()
 		if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
 			rw.span.End()
-			s.active.Add(context.Background(), -1, s.unmatched.addOptions(rw.method, r.TLS != nil)...)
+			s.active.add(rw.method, r.TLS != nil, -1)
 			rw.reset()
 			s.pool.Put(rw)
 			panic(p)
@@ -317,10 +315,15 @@ func (s *server) done(rw *responseWriter) {
 	if reqBytes < 0 {
 		reqBytes = rw.body.n
 	}
-	noExemplar := context.Background() // see ServeHTTP
+	// Exemplars (a sampled span's IDs kept with a measurement) are left to
+	// the duration histogram, where they lead from a slow bucket to its
+	// trace: given the request's context, the body size histograms would
+	// each read the clock and the span context per request for exemplars
+	// nobody looks at.
+	noExemplar := context.Background()
 	s.reqSize.Record(noExemplar, reqBytes, opts...)
 	s.respSize.Record(noExemplar, rw.bytes, opts...)
-	s.active.Add(noExemplar, -1, s.unmatched.addOptions(rw.method, tls)...)
+	s.active.add(rw.method, tls, -1)
 
 	if s.accessLog {
 		s.logAccess(ctx, rw, r, rs, status, end, elapsed)

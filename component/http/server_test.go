@@ -18,6 +18,7 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -611,4 +612,77 @@ func (r *testRecorder) Write(p []byte) (int, error) {
 		r.code = http.StatusOK
 	}
 	return r.body.Write(p)
+}
+
+// http.server.active_requests counts requests in flight by method and
+// scheme (observed at collection time), and goes back to 0 when they end.
+func TestActiveRequests(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	ts := start(t, []*Route{mustRoute(t, "POST /slow", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})})
+	done := make(chan struct{})
+	for range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			resp, err := ts.Client.Post(ts.URL+"/slow", "text/plain", strings.NewReader("x"))
+			if err != nil {
+				t.Errorf("POST: %v", err)
+				return
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	<-entered
+	<-entered
+	if n := ts.Kit.Sum(t, "http.server.active_requests", semconv.HTTPRequestMethodPost, semconv.URLScheme("http")); n != 2 {
+		t.Errorf("active POST requests in flight = %v, want 2", n)
+	}
+	close(release)
+	<-done
+	<-done
+	if n := ts.Kit.Sum(t, "http.server.active_requests", semconv.HTTPRequestMethodPost); n != 0 {
+		t.Errorf("active requests after = %v, want 0", n)
+	}
+}
+
+// The duration histogram keeps the sampled request's trace as an exemplar
+// (from a slow bucket to its trace); the body size histograms do not
+// carry exemplars, which would cost a clock read and a span lookup each.
+func TestDurationExemplar(t *testing.T) {
+	ts := start(t, []*Route{mustRoute(t, "GET /ex", func(w http.ResponseWriter, r *http.Request) {})})
+	if resp, _ := ts.get(t, "/ex"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	server := ts.Kit.WaitForSpanCount(t, 5*time.Second, "GET /ex", 1)[0]
+	exemplars := func(name string) []metricdata.Exemplar[float64] {
+		var out []metricdata.Exemplar[float64]
+		switch d := ts.Kit.Metric(t, name).Data.(type) {
+		case metricdata.Histogram[float64]:
+			for _, p := range d.DataPoints {
+				out = append(out, p.Exemplars...)
+			}
+		case metricdata.Histogram[int64]:
+			for _, p := range d.DataPoints {
+				for _, e := range p.Exemplars {
+					out = append(out, metricdata.Exemplar[float64]{TraceID: e.TraceID})
+				}
+			}
+		default:
+			t.Fatalf("%s is %T", name, d)
+		}
+		return out
+	}
+	ex := exemplars("http.server.request.duration")
+	if len(ex) != 1 || trace.TraceID(ex[0].TraceID) != server.SpanContext().TraceID() {
+		t.Errorf("duration exemplars = %v, want one for trace %s", ex, server.SpanContext().TraceID())
+	}
+	if ex := exemplars("http.server.response.body.size"); len(ex) != 0 {
+		t.Errorf("response size exemplars = %v, want none", ex)
+	}
 }

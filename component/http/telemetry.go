@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -78,7 +79,6 @@ type routeState struct {
 
 	mu   sync.Mutex
 	sets atomic.Pointer[map[metricKey][]metric.RecordOption]
-	adds atomic.Pointer[map[metricKey][]metric.AddOption]
 }
 
 type metricKey struct {
@@ -99,8 +99,6 @@ func newRouteState(route string) *routeState {
 	}
 	empty := map[metricKey][]metric.RecordOption{}
 	rs.sets.Store(&empty)
-	emptyAdd := map[metricKey][]metric.AddOption{}
-	rs.adds.Store(&emptyAdd)
 	return rs
 }
 
@@ -150,29 +148,6 @@ func (rs *routeState) recordOptions(k metricKey) []metric.RecordOption {
 	return o
 }
 
-// addOptions returns the cached options of the active requests counter,
-// whose attributes are only method and scheme (known before the response).
-func (rs *routeState) addOptions(method methodID, tls bool) []metric.AddOption {
-	k := metricKey{method: method, tls: tls}
-	if o, ok := (*rs.adds.Load())[k]; ok {
-		return o
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	cur := *rs.adds.Load()
-	if o, ok := cur[k]; ok {
-		return o
-	}
-	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(methodAttrs[method], schemeAttr(tls)))}
-	next := make(map[metricKey][]metric.AddOption, len(cur)+1)
-	for kk, v := range cur {
-		next[kk] = v
-	}
-	next[k] = o
-	rs.adds.Store(&next)
-	return o
-}
-
 // statusText is the error.type of a 5xx: the status code as a string, as
 // semconv asks when there is no better class.
 func statusText(code int) string {
@@ -195,4 +170,45 @@ func protoVersion(r *http.Request) string {
 		return "3"
 	}
 	return ""
+}
+
+// activeRequests backs http.server.active_requests: per method and scheme
+// (the attributes semconv gives it), an atomic count that the observable
+// instrument reads at collection time.
+type activeRequests struct {
+	n    [numMethods][2]atomic.Int64
+	seen [numMethods][2]atomic.Bool
+	opts [numMethods][2][]metric.ObserveOption
+}
+
+func (a *activeRequests) init() {
+	for m := range numMethods {
+		for t, tls := range []bool{false, true} {
+			a.opts[m][t] = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(methodAttrs[m], schemeAttr(tls)))}
+		}
+	}
+}
+
+func (a *activeRequests) add(m methodID, tls bool, d int64) {
+	t := 0
+	if tls {
+		t = 1
+	}
+	if !a.seen[m][t].Load() {
+		a.seen[m][t].Store(true)
+	}
+	a.n[m][t].Add(d)
+}
+
+// observe reports every count that has been used, zeros included, so that a
+// series stays at 0 between requests as a synchronous counter's would.
+func (a *activeRequests) observe(_ context.Context, o metric.Int64Observer) error {
+	for m := range numMethods {
+		for t := range 2 {
+			if a.seen[m][t].Load() {
+				o.Observe(a.n[m][t].Load(), a.opts[m][t]...)
+			}
+		}
+	}
+	return nil
 }

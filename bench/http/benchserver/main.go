@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	benchhttp "github.com/patron-go/patron/bench/http"
@@ -25,7 +26,21 @@ import (
 
 func main() {
 	base := flag.Int("base", 18080, "first port: bare, then full, unsampled, reference")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (until interrupted) to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	full, err := benchhttp.Full(true, io.Discard)
 	if err != nil {
 		log.Fatal(err)
