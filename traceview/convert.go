@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -21,38 +22,114 @@ const (
 	internMaxStrings   = 1 << 16
 	internMaxLen       = 128
 	internMaxResources = 4096
+	internMaxScopes    = 4096
 	maxAttrDepth       = 8
+
+	// internShards splits the string table so that concurrent exports
+	// decoding on several cores rarely wait for each other.
+	internShards = 64
 )
 
 // interner deduplicates the strings and resources of incoming spans. The
 // protobuf decoder allocates every attribute key and value afresh, and a
 // store of 200,000 spans repeats the same few hundred keys millions of
 // times; sharing them keeps the heap close to the size of the distinct data.
-// Both maps are caches: when full they are dropped and rebuilt, so the
-// interner never grows without bound.
+// All maps are caches: when full they are dropped and rebuilt, so the
+// interner never grows without bound. Each lock is held for one map
+// operation only, so conversion itself runs in parallel.
 type interner struct {
-	mu        sync.Mutex
-	strs      map[string]string
+	strs [internShards]strShard
+
+	mu        sync.Mutex // guards the fields below
 	resources map[string]*spanResource
+	raw       map[string]*spanResource // by the protobuf bytes of the resource
+	scopes    map[spanScope]*spanScope
 	keyBuf    []byte
 }
 
+type strShard struct {
+	mu sync.Mutex
+	m  map[string]string
+	_  [40]byte // keep shards on separate cache lines
+}
+
 func newInterner() *interner {
-	return &interner{strs: make(map[string]string), resources: make(map[string]*spanResource)}
+	in := &interner{
+		resources: make(map[string]*spanResource),
+		raw:       make(map[string]*spanResource),
+		scopes:    make(map[spanScope]*spanScope),
+	}
+	for i := range in.strs {
+		in.strs[i].m = make(map[string]string)
+	}
+	return in
+}
+
+// shard picks a shard from the length and two bytes, far cheaper than a
+// hash and spread well enough for attribute keys and values.
+func (in *interner) shard(n int, first, last byte) *strShard {
+	return &in.strs[(n*7+int(first)*31+int(last))%internShards]
 }
 
 func (in *interner) str(s string) string {
-	if len(s) > internMaxLen {
+	if len(s) > internMaxLen || len(s) == 0 {
 		return s
 	}
-	if v, ok := in.strs[s]; ok {
+	sh := in.shard(len(s), s[0], s[len(s)-1])
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if v, ok := sh.m[s]; ok {
 		return v
 	}
-	if len(in.strs) >= internMaxStrings {
-		clear(in.strs)
+	if len(sh.m) >= internMaxStrings/internShards {
+		clear(sh.m)
 	}
-	in.strs[s] = s
+	sh.m[s] = s
 	return s
+}
+
+// strBytes is str for a protobuf field, which must be valid UTF-8 as proto3
+// requires of strings. A hit in the table needs neither a copy nor a check.
+func (in *interner) strBytes(b []byte) (string, bool) {
+	if len(b) == 0 {
+		return "", true
+	}
+	if len(b) > internMaxLen {
+		if !utf8.Valid(b) {
+			return "", false
+		}
+		return string(b), true
+	}
+	sh := in.shard(len(b), b[0], b[len(b)-1])
+	sh.mu.Lock()
+	v, ok := sh.m[string(b)] // no allocation: the compiler special-cases this
+	sh.mu.Unlock()
+	if ok {
+		return v, true
+	}
+	if !utf8.Valid(b) {
+		return "", false
+	}
+	return in.str(string(b)), true
+}
+
+// scope interns an instrumentation scope, shared by all spans it produced.
+func (in *interner) scope(name, version string) *spanScope {
+	if name == "" && version == "" {
+		return nil
+	}
+	k := spanScope{name: name, version: version}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if sc, ok := in.scopes[k]; ok {
+		return sc
+	}
+	if len(in.scopes) >= internMaxScopes {
+		clear(in.scopes)
+	}
+	sc := &k
+	in.scopes[k] = sc
+	return sc
 }
 
 // convertResult is the outcome of converting one export request.
@@ -66,8 +143,6 @@ type convertResult struct {
 // trace or span ID cannot be placed in a trace and are rejected (counted for
 // OTLP partial success) rather than failing the whole request.
 func (in *interner) convert(rss []*tracepb.ResourceSpans) convertResult {
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	var res convertResult
 	n := 0
 	for _, rs := range rss {
@@ -83,10 +158,8 @@ func (in *interner) convert(rss []*tracepb.ResourceSpans) convertResult {
 	for _, rs := range rss {
 		r := in.resource(rs.GetResource())
 		for _, ss := range rs.GetScopeSpans() {
-			var sc *spanScope
-			if is := ss.GetScope(); is != nil && (is.GetName() != "" || is.GetVersion() != "") {
-				sc = &spanScope{name: in.str(is.GetName()), version: in.str(is.GetVersion())}
-			}
+			is := ss.GetScope()
+			sc := in.scope(in.str(is.GetName()), in.str(is.GetVersion()))
 			for _, ps := range ss.GetSpans() {
 				if len(ps.GetTraceId()) != 16 || len(ps.GetSpanId()) != 8 {
 					res.rejected++
@@ -152,6 +225,8 @@ func clampNanos(v uint64) int64 {
 // resource converts and interns a resource: every span exported by one SDK
 // carries the same resource, so all of them end up sharing one value.
 func (in *interner) resource(pr *resourcepb.Resource) *spanResource {
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	kvs := pr.GetAttributes()
 	service := ""
 	buf := in.keyBuf[:0]

@@ -98,17 +98,19 @@ func (h *otlpHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.putBuf(body)
 
-	var req *coltracepb.ExportTraceServiceRequest
+	var res IngestResult
 	if mt == contentJSON {
-		req, err = decodeOTLPJSON(body.Bytes())
+		var req *coltracepb.ExportTraceServiceRequest
+		if req, err = decodeOTLPJSON(body.Bytes()); err == nil {
+			res = h.store.Ingest(req.GetResourceSpans())
+		}
 	} else {
-		req, err = decodeOTLPProto(body.Bytes())
+		res, err = h.store.ingestProto(body.Bytes())
 	}
 	if err != nil {
 		h.reject(w, r, mt, http.StatusBadRequest, err)
 		return
 	}
-	res := h.store.Ingest(req.GetResourceSpans())
 	if res.Rejected > 0 {
 		h.log.Warn("traceview: rejected spans", "transport", "http", "remote", r.RemoteAddr, "rejected", res.Rejected, "reason", res.Reason)
 	}
@@ -205,7 +207,9 @@ type otlpGRPC struct {
 	log   *slog.Logger
 }
 
-// Export stores the spans of one export.
+// Export stores the spans of one export. The server registered by the
+// viewer decodes requests itself (see serviceDesc); this method serves
+// registrations through the generated descriptor.
 func (g *otlpGRPC) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	res := g.store.Ingest(req.GetResourceSpans())
 	if res.Rejected > 0 {
@@ -241,17 +245,20 @@ func (g *otlpGRPC) serviceDesc() *grpc.ServiceDesc {
 	desc := coltracepb.TraceService_ServiceDesc
 	desc.Methods = []grpc.MethodDesc{{
 		MethodName: "Export",
-		Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 			var raw rawRequest
 			if err := dec(&raw); err != nil {
 				return nil, err
 			}
-			req, err := decodeOTLPProto(raw.data)
+			res, err := g.store.ingestProto(raw.data)
 			if err != nil {
 				g.log.Warn("traceview: rejected OTLP/gRPC export", "error", err)
 				return nil, grpcstatus.Error(codes.InvalidArgument, strings.ToValidUTF8(err.Error(), "\uFFFD"))
 			}
-			return g.Export(ctx, req)
+			if res.Rejected > 0 {
+				g.log.Warn("traceview: rejected spans", "transport", "grpc", "rejected", res.Rejected, "reason", res.Reason)
+			}
+			return exportResponse(res), nil
 		},
 	}}
 	return &desc

@@ -56,7 +56,6 @@ type Store struct {
 	ops      map[opKey]*posting
 	tags     []posting
 	evicted  int // spans evicted since the last sweep of dead index entries
-	scratch  []attr
 }
 
 // storedTrace is an assembled trace. Its span slice only grows by appending under
@@ -166,17 +165,52 @@ func (s *Store) Ingest(rss []*tracepb.ResourceSpans) IngestResult {
 	return IngestResult{Accepted: len(conv.spans), Rejected: conv.rejected, Reason: conv.reason}
 }
 
+// ingestProto adds the spans of an encoded OTLP ExportTraceServiceRequest.
+// It decodes with the fast path and falls back to the generated types when
+// that gives up; an error means the payload is malformed.
+func (s *Store) ingestProto(body []byte) (IngestResult, error) {
+	conv, err := s.in.decodeProto(body)
+	if err != nil {
+		req, err := decodeOTLPProto(body)
+		if err != nil {
+			return IngestResult{}, err
+		}
+		return s.Ingest(req.GetResourceSpans()), nil
+	}
+	s.add(conv.spans)
+	return IngestResult{Accepted: len(conv.spans), Rejected: conv.rejected, Reason: conv.reason}, nil
+}
+
 func (s *Store) add(spans []*span) {
 	if len(spans) == 0 {
 		return
 	}
+	// Hash every tag before taking the lock (the hashes depend on nothing it
+	// guards), so that the lock is held only for the appends.
+	buckets := make([]int32, 0, len(spans)*(len(spans[0].attrs)+len(spans[0].res.attrs)/4+4))
+	ends := make([]int32, len(spans))
+	var synth [8]attr
+	for i, sp := range spans {
+		for _, a := range sp.attrs {
+			buckets = append(buckets, s.tagBucket(a))
+		}
+		for _, a := range sp.syntheticAttrs(synth[:0]) {
+			buckets = append(buckets, s.tagBucket(a))
+		}
+		// Resource tags once per run of spans of one trace and resource:
+		// the posting lists hold traces, so repeating them adds nothing.
+		if i == 0 || sp.traceID != spans[i-1].traceID || sp.res != spans[i-1].res {
+			for _, a := range sp.res.attrs {
+				buckets = append(buckets, s.tagBucket(a))
+			}
+		}
+		ends[i] = int32(len(buckets))
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var (
-		lastTrace *storedTrace
-		lastRes   *spanResource
-	)
-	for _, sp := range spans {
+	var lastTrace *storedTrace
+	for i, sp := range spans {
 		t := lastTrace
 		if t == nil || t.id != sp.traceID {
 			t = s.traces[sp.traceID]
@@ -191,8 +225,12 @@ func (s *Store) add(spans []*span) {
 		t.maxEnd = max(t.maxEnd, sp.end)
 		t.maxDur = max(t.maxDur, sp.duration())
 		s.spanCount++
-		s.index(t, sp, t != lastTrace || sp.res != lastRes)
-		lastTrace, lastRes = t, sp.res
+		from := int32(0)
+		if i > 0 {
+			from = ends[i-1]
+		}
+		s.index(t, sp, buckets[from:ends[i]])
+		lastTrace = t
 	}
 	for s.spanCount > s.maxSpans && len(s.order) > 0 {
 		s.evictOldest()
@@ -202,7 +240,7 @@ func (s *Store) add(spans []*span) {
 	}
 }
 
-func (s *Store) index(t *storedTrace, sp *span, withResource bool) {
+func (s *Store) index(t *storedTrace, sp *span, buckets []int32) {
 	svc := s.services[sp.res.service]
 	if svc == nil {
 		svc = &serviceIndex{ops: make(map[Operation]int)}
@@ -219,24 +257,15 @@ func (s *Store) index(t *storedTrace, sp *span, withResource bool) {
 	}
 	op.add(t.seq, s.base)
 
-	for _, a := range sp.attrs {
-		s.tags[s.tagBucket(a)].add(t.seq, s.base)
-	}
-	s.scratch = sp.syntheticAttrs(s.scratch[:0])
-	for _, a := range s.scratch {
-		s.tags[s.tagBucket(a)].add(t.seq, s.base)
-	}
-	if withResource {
-		for _, a := range sp.res.attrs {
-			s.tags[s.tagBucket(a)].add(t.seq, s.base)
-		}
+	for _, b := range buckets {
+		s.tags[b].add(t.seq, s.base)
 	}
 }
 
 // tagBucket hashes an attribute's key and search value.
-func (s *Store) tagBucket(a attr) int {
+func (s *Store) tagBucket(a attr) int32 {
 	var buf [64]byte
-	return s.tagHash(a.key, a.appendValue(buf[:0]))
+	return int32(s.tagHash(a.key, a.appendValue(buf[:0])))
 }
 
 func (s *Store) tagHash(key string, value []byte) int {
