@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,11 +202,30 @@ func (b *Broker) Close() error {
 			b.closeErr = fmt.Errorf("amqpbroker: closing listener: %w", err)
 		}
 		for _, c := range conns {
-			c.forceClose()
+			c.forceClose("broker shutdown")
 		}
 		b.wg.Wait()
 	})
 	return b.closeErr
+}
+
+// CloseConnections force-closes (320 CONNECTION_FORCED, as rabbitmqctl
+// close_connection does) every connection whose client-provided
+// connection_name contains namePart, so tests can check how clients
+// recover. It returns how many it closed; it does not wait for them to end.
+func (b *Broker) CloseConnections(namePart string) int {
+	b.mu.Lock()
+	var victims []*conn
+	for c := range b.conns {
+		if !c.closing && c.writerOn && strings.Contains(c.name, namePart) {
+			victims = append(victims, c)
+		}
+	}
+	b.mu.Unlock()
+	for _, c := range victims {
+		c.forceClose("closed by the broker's owner")
+	}
+	return len(victims)
 }
 
 func (b *Broker) accept() {

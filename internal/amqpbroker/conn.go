@@ -93,6 +93,9 @@ type conn struct {
 	writerDone chan struct{}
 	writerOn   bool // guarded by b.mu
 
+	// The client's connection_name property; set in the handshake.
+	name string
+
 	// Negotiated in tune-ok; read-only afterwards.
 	frameMax   uint32
 	channelMax uint16
@@ -160,9 +163,9 @@ func (c *conn) teardown() {
 	}
 }
 
-// forceClose is Broker.Close's way to end a connection: tell the client,
+// forceClose ends a connection from the broker's side: tell the client,
 // then close the socket.
-func (c *conn) forceClose() {
+func (c *conn) forceClose(reason string) {
 	c.b.mu.Lock()
 	writerOn := c.writerOn
 	c.closing = true
@@ -173,7 +176,7 @@ func (c *conn) forceClose() {
 	}
 	e, start := beginMethod(nil, 0, classConnection, 50)
 	e.u16(codeConnectionForced)
-	e.shortstr("CONNECTION_FORCED - broker shutdown")
+	e.shortstr(truncate("CONNECTION_FORCED - " + reason))
 	e.u16(0)
 	e.u16(0)
 	c.send(e.endFrame(start))
@@ -332,7 +335,9 @@ func (c *conn) handshake() error {
 	if err != nil {
 		return err
 	}
-	d.table() // client properties
+	if name, ok := d.table().Get("connection_name"); ok {
+		c.name, _ = name.(string)
+	}
 	mechanism := d.shortstr()
 	response := d.longstrBytes()
 	d.shortstr() // locale

@@ -240,3 +240,46 @@ func TestPatronConsumerShutdownHandsBackPrefetched(t *testing.T) {
 		t.Errorf("queue holds %d, want 19", n)
 	}
 }
+
+func TestPatronClientsRecoverFromKilledConnections(t *testing.T) {
+	b := startBroker(t)
+	const queue = "killed-q"
+	var mu sync.Mutex
+	seen := make(map[string]bool)
+	c, err := patronamqp.New(b.URL(), queue, func(_ context.Context, m *patronamqp.Message) error {
+		mu.Lock()
+		seen[string(m.Body())] = true
+		mu.Unlock()
+		return nil
+	},
+		patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Durable: true}),
+		patronamqp.WithConnectionName("victim-consumer"),
+		patronamqp.WithReconnect(20, fastRetry),
+		quiet,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runComponent(t, c)
+	pub, err := clientamqp.New(b.URL(), clientamqp.WithConnectionName("victim-publisher"), clientamqp.WithRetry(10, fastRetry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const n = 40
+	for i := range n {
+		if i == n/2 {
+			if killed := b.CloseConnections("victim-"); killed != 2 {
+				t.Fatalf("closed %d connections, want the consumer's and the publisher's", killed)
+			}
+		}
+		if err := pub.Publish(t.Context(), "", queue, amqp.Publishing{Body: fmt.Appendf(nil, "%d", i)}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	waitUntil(t, "every message is handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == n
+	})
+}
