@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -14,6 +16,8 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	clientsqs "github.com/patron-go/patron/client/sqs"
 	"github.com/patron-go/patron/component/sqs"
@@ -151,4 +155,119 @@ func BenchmarkConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkConsumeRatio interleaves the bare loop and the consumer on the
+// same emulator, round by round (alternating which goes first), and reports
+// the throughput ratio patron/bare, which the shared machine's load affects
+// alike. "patron" traces with a no-op provider (a service that does not
+// sample), "patron-traced" samples every span with the SDK (no exporter).
+func BenchmarkConsumeRatio(b *testing.B) {
+	for _, traced := range []bool{false, true} {
+		name := "patron"
+		if traced {
+			name = "patron-traced"
+		}
+		b.Run(name, func(b *testing.B) { consumeRatio(b, traced) })
+	}
+}
+
+func consumeRatio(b *testing.B, traced bool) {
+	emu := sqstest.Shared(b)
+	client := sqstest.NewSQSClient(emu.Endpoint())
+	const round = 200
+	rounds := max(b.N/round, 1)
+	tp := trace.TracerProvider(tracenoop.NewTracerProvider())
+	if traced {
+		tp = tracing(b)
+	}
+	pub, err := clientsqs.New(client, clientsqs.WithTracerProvider(tracing(b)), clientsqs.WithPropagator(propagation.TraceContext{}),
+		clientsqs.WithMeterProvider(metricnoop.NewMeterProvider()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := make([]clientsqs.Message, 10)
+	for i := range msgs {
+		msgs[i].Body = "payload"
+	}
+	fill := func() string {
+		url, _ := sqstest.CreateQueue(b, client, sqstest.UniqueName("bench-ratio"), nil)
+		b.Cleanup(func() {
+			_, _ = client.DeleteQueue(context.Background(), &awssqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+		})
+		for sent := 0; sent < round; sent += 10 {
+			if _, err := pub.SendBatch(context.Background(), url, msgs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return url
+	}
+	var bare, patron time.Duration
+	b.ResetTimer()
+	for r := range rounds {
+		b.StopTimer()
+		bq, pq := fill(), fill()
+		b.StartTimer()
+		runBare := func() {
+			start := time.Now()
+			for done := 0; done < round; {
+				out, err := client.ReceiveMessage(b.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(bq), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+					MessageAttributeNames: []string{"All"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(out.Messages) == 0 {
+					continue
+				}
+				entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
+				for i, m := range out.Messages {
+					entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+				}
+				if _, err := client.DeleteMessageBatch(b.Context(), &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(bq), Entries: entries}); err != nil {
+					b.Fatal(err)
+				}
+				done += len(out.Messages)
+			}
+			bare += time.Since(start)
+		}
+		runPatron := func() {
+			var handled atomic.Int64
+			all := make(chan struct{})
+			c, err := sqs.New("bench", pq, func(context.Context, *sqs.Message) error {
+				if handled.Add(1) == round {
+					close(all)
+				}
+				return nil
+			}, sqs.WithClient(client), sqs.WithTracerProvider(tp), sqs.WithMeterProvider(metricnoop.NewMeterProvider()),
+				sqs.WithPropagator(propagation.TraceContext{}), sqs.WithWaitTime(time.Second), sqs.WithQueueDepthInterval(0),
+				sqs.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- c.Run(ctx) }()
+			<-all
+			// The deletes of the last messages are part of the work, as
+			// in the bare loop: Run returns once they are done.
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			patron += time.Since(start)
+		}
+		if r%2 == 0 {
+			runBare()
+			runPatron()
+		} else {
+			runPatron()
+			runBare()
+		}
+	}
+	b.StopTimer()
+	n := rounds * round
+	b.ReportMetric(float64(bare.Nanoseconds())/float64(n), "bare-ns/msg")
+	b.ReportMetric(float64(patron.Nanoseconds())/float64(n), "patron-ns/msg")
+	b.ReportMetric(float64(bare)/float64(patron), "patron/bare-throughput")
 }

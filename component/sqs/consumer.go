@@ -58,6 +58,7 @@ type Component struct {
 	client    API
 	tracer    trace.Tracer
 	prop      propagation.TextMapPropagator
+	spans     *observability.ConsumerSpans
 	metrics   *metrics
 
 	running  atomic.Bool
@@ -104,6 +105,7 @@ func New(name, queue string, h Handler, opts ...Option) (*Component, error) {
 		tracer:    observability.Tracer(cfg.tp, scope),
 		prop:      observability.Propagator(cfg.prop),
 	}
+	c.spans = observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemAWSSQS, c.queueName)
 	if isURL(queue) {
 		c.queueURL.Store(&queue)
 	}
@@ -206,13 +208,15 @@ func (c *Component) resolveURL(ctx context.Context, logger *slog.Logger) (string
 	}
 }
 
+// spanAttrs are the attributes of one message's span, built only for a span
+// that records them.
 func (c *Component) spanAttrs(msg *Message, url string) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs = append(attrs,
 		semconv.MessagingMessageID(msg.ID),
 		semconv.MessagingMessageBodySize(len(msg.Body)),
 		ReceiveCountKey.Int(msg.ReceiveCount),
-		semconv.AWSSQSQueueURL(url),
-	}
+		semconv.AWSSQSQueueURL(url))
 	if msg.TopicARN != "" {
 		attrs = append(attrs, semconv.AWSSNSTopicARN(msg.TopicARN),
 			semconv.MessagingMessageEnvelopeSize(len(aws.ToString(msg.Raw.Body))))

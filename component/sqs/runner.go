@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
@@ -94,16 +94,25 @@ func (r *runner) run(ctx context.Context) error {
 	deleterDone := make(chan struct{})
 	go func() { defer close(deleterDone); r.deleter() }()
 
-	recvCtx, stopReceiving := context.WithCancel(ctx)
+	// The Stop strategy ends the waits between receives but never cancels
+	// a receive in flight: a cancelled long poll can still take messages on
+	// the server (the one the failing handler just made visible, say) and
+	// lose the response, leaving them invisible until their visibility
+	// timeout. Instead the receive finishes and process hands what it
+	// brought back at once. Shutdown (ctx) does cancel it, so that Run
+	// returns promptly; the messages such a cancelled poll took come back
+	// after their visibility timeout.
+	waits, stopWaits := context.WithCancel(ctx)
+	defer stopWaits()
 	go func() {
 		select {
 		case <-r.stopCh:
-			stopReceiving()
-		case <-recvCtx.Done():
+			stopWaits()
+		case <-waits.Done():
 		}
 	}()
-	r.receiveLoop(recvCtx)
-	stopReceiving()
+	r.receiveLoop(ctx, waits)
+	stopWaits()
 
 	r.wg.Wait()
 	close(r.deletes)
@@ -114,7 +123,9 @@ func (r *runner) run(ctx context.Context) error {
 	return r.stopErr
 }
 
-func (r *runner) receiveLoop(ctx context.Context) {
+// receiveLoop receives until ctx (which cancels a receive in flight) or
+// waits (which ends only the waits between receives) is done.
+func (r *runner) receiveLoop(ctx, waits context.Context) {
 	cfg := r.c.cfg
 	errAttempt, emptyAttempt := 0, 0
 	for {
@@ -122,18 +133,13 @@ func (r *runner) receiveLoop(ctx context.Context) {
 		// while its visibility runs out.
 		select {
 		case <-r.tokens:
-		case <-ctx.Done():
+		case <-waits.Done():
 			return
 		}
-		n := 1
-	grab:
-		for n < cfg.maxMessages {
-			select {
-			case <-r.tokens:
-				n++
-			default:
-				break grab
-			}
+		n := r.grabTokens(waits)
+		if waits.Err() != nil {
+			r.release(n)
+			return
 		}
 		start := time.Now()
 		out, err := r.c.client.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{
@@ -146,13 +152,13 @@ func (r *runner) receiveLoop(ctx context.Context) {
 		})
 		if err != nil {
 			r.release(n)
-			if ctx.Err() != nil {
+			if waits.Err() != nil {
 				return
 			}
 			err = fmt.Errorf("sqs: receiving from %s: %w", r.c.queueName, err)
 			r.c.setReady(err)
 			r.logger.WarnContext(ctx, "receive failed, backing off", slog.Any("error", err), slog.Int("attempt", errAttempt+1))
-			if cfg.errBackoff.Sleep(ctx, errAttempt) != nil {
+			if cfg.errBackoff.Sleep(waits, errAttempt) != nil {
 				return
 			}
 			errAttempt++
@@ -163,7 +169,7 @@ func (r *runner) receiveLoop(ctx context.Context) {
 		r.release(n - len(out.Messages))
 		if len(out.Messages) == 0 {
 			if time.Since(start) < cfg.wait/2 || cfg.wait == 0 {
-				if emptyBackoff.Sleep(ctx, emptyAttempt) != nil {
+				if emptyBackoff.Sleep(waits, emptyAttempt) != nil {
 					return
 				}
 				emptyAttempt++
@@ -175,6 +181,46 @@ func (r *runner) receiveLoop(ctx context.Context) {
 			r.dispatch(m)
 		}
 	}
+}
+
+// receiveLinger is how long the receive loop waits for more workers to free
+// up before it receives for fewer messages than it could take: under load,
+// workers free up one at a time, and receiving at once for each would make
+// many small receives (each a request SQS bills and a round trip) instead of
+// a few full ones.
+const receiveLinger = 5 * time.Millisecond
+
+// grabTokens takes the free workers' tokens, the caller holding one
+// already, waiting at most receiveLinger for more while workers are busy,
+// and returns how many the caller now holds.
+func (r *runner) grabTokens(waits context.Context) int {
+	want := min(r.c.cfg.maxMessages, r.c.cfg.workers)
+	n := 1
+grab:
+	for n < want {
+		select {
+		case <-r.tokens:
+			n++
+		default:
+			break grab
+		}
+	}
+	if n == want {
+		return n
+	}
+	linger := time.NewTimer(receiveLinger)
+	defer linger.Stop()
+	for n < want {
+		select {
+		case <-r.tokens:
+			n++
+		case <-linger.C:
+			return n
+		case <-waits.Done():
+			return n
+		}
+	}
+	return n
 }
 
 func (r *runner) release(n int) {
@@ -219,9 +265,11 @@ func (r *runner) process(m types.Message, e *inflight) {
 		return
 	}
 	msg := newMessage(m, c.queueName)
-	ctx, span := observability.StartConsumerSpan(r.base, c.tracer, c.prop, propagation.MapCarrier(msg.Attributes),
-		semconv.MessagingSystemAWSSQS, c.queueName, c.spanAttrs(msg, r.url)...)
+	ctx, span := c.spans.Start(r.base, propagation.MapCarrier(msg.Attributes))
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(c.spanAttrs(msg, r.url)...)
+	}
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
@@ -411,20 +459,24 @@ func (r *runner) deleter() {
 func (r *runner) deleteBatch(batch []*inflight) []*inflight {
 	entries := make([]types.DeleteMessageBatchRequestEntry, len(batch))
 	for i, e := range batch {
-		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(e.receipt)}
+		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(e.receipt)}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.base), callTimeout)
 	defer cancel()
 	out, err := r.c.client.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.url), Entries: entries})
-	failed := make(map[int]error, len(batch))
+	// Most batches succeed entirely: the map of failures is made only
+	// when there are some.
+	var failed map[int]error
 	if err != nil {
+		failed = make(map[int]error, len(batch))
 		for i := range batch {
 			failed[i] = err
 		}
-	} else {
+	} else if len(out.Failed) > 0 {
+		failed = make(map[int]error, len(out.Failed))
 		for _, f := range out.Failed {
-			var i int
-			if _, serr := fmt.Sscan(aws.ToString(f.Id), &i); serr != nil || i < 0 || i >= len(batch) {
+			i, serr := strconv.Atoi(aws.ToString(f.Id))
+			if serr != nil || i < 0 || i >= len(batch) {
 				continue
 			}
 			ferr := fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
