@@ -51,6 +51,7 @@ type config struct {
 	amqpURL                            string
 	sqlDriver, sqlDSN                  string
 	external, noRequest, randomPorts   bool
+	embeddedAMQP                       bool
 	logDir                             string
 	ports                              map[string]int
 }
@@ -70,7 +71,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.kafkaAddr, "kafka", c.kafkaAddr, "Kafka bootstrap address (embedded kfake listens here unless -external)")
 	fs.StringVar(&c.awsEndpoint, "aws-endpoint", "", "external SQS/SNS endpoint for -external, e.g. http://localhost:4566")
 	fs.StringVar(&c.redisAddr, "redis", c.redisAddr, "Redis address; an embedded server starts there when none answers")
-	fs.StringVar(&c.amqpURL, "amqp-url", c.amqpURL, "RabbitMQ URL")
+	fs.StringVar(&c.amqpURL, "amqp-url", c.amqpURL, "RabbitMQ URL; an embedded AMQP broker starts there when none answers")
+	fs.BoolVar(&c.embeddedAMQP, "embedded-amqp", false, "use the embedded AMQP broker even when RabbitMQ answers")
 	fs.StringVar(&c.sqlDSN, "postgres", "", "PostgreSQL DSN for kafka-svc (default: a SQLite file)")
 	fs.StringVar(&c.logDir, "logs", "", "directory for the services' logs (default: a new temporary directory)")
 	fs.BoolVar(&c.noRequest, "no-request", false, "start everything but send no request")
@@ -194,7 +196,7 @@ func (d *demo) env() []string {
 		"KAFKA_TOPIC=" + kafkaTopic,
 		"SQL_DRIVER=" + d.cfg.sqlDriver,
 		"SQL_DSN=" + d.cfg.sqlDSN,
-		"AMQP_URL=" + d.cfg.amqpURL,
+		"AMQP_URL=" + d.infra.amqpURL,
 		"AMQP_EXCHANGE=" + amqpExchange,
 		"AMQP_QUEUE=" + amqpQueue,
 		"AWS_ENDPOINT_URL=" + d.infra.awsEndpoint,

@@ -22,8 +22,18 @@ func TestDemoChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds seven binaries; skipped with -short")
 	}
-	testenv.RequireTCP(t, "rabbitmq", testenv.RabbitMQAddr)
+	// A fresh machine has no RabbitMQ: the launcher's embedded broker must
+	// carry the chain as well as the real server does.
+	t.Run("embedded-amqp", func(t *testing.T) { testDemoChain(t, true) })
+	t.Run("rabbitmq", func(t *testing.T) {
+		testenv.RequireTCP(t, "rabbitmq", testenv.RabbitMQAddr)
+		testDemoChain(t, false)
+	})
+}
+
+func testDemoChain(t *testing.T, embeddedAMQP bool) {
 	cfg := defaultConfig()
+	cfg.embeddedAMQP = embeddedAMQP
 	cfg.randomPorts = true
 	cfg.uiAddr, cfg.otlpHTTPAddr, cfg.otlpGRPCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.kafkaAddr, cfg.sqsAddr, cfg.redisFallbackAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"

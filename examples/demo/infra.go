@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/patron-go/patron/internal/amqpbroker"
 	"github.com/patron-go/patron/internal/kafkatest"
 	"github.com/patron-go/patron/internal/sqstest"
 	"github.com/patron-go/patron/traceview"
@@ -29,6 +30,7 @@ type infra struct {
 	kafka      *kafkatest.Cluster
 	sqs        *sqstest.Emulator
 	redis      *miniredis.Miniredis
+	amqp       *amqpbroker.Broker
 
 	uiAddr, otlpHTTPAddr string
 	kafkaAddr            string
@@ -50,7 +52,7 @@ func answers(addr string) bool {
 }
 
 func startInfra(ctx context.Context, cfg config, logger *slog.Logger) (*infra, error) {
-	in := &infra{amqpURL: cfg.amqpURL}
+	in := &infra{}
 	ctx, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
@@ -114,17 +116,27 @@ func startInfra(ctx context.Context, cfg config, logger *slog.Logger) (*infra, e
 		in.notes = append(in.notes, "Redis: embedded (miniredis) at "+in.redisAddr)
 	}
 
-	// RabbitMQ: no embedded AMQP 0.9.1 broker is good enough for the chain.
+	// RabbitMQ: the real one when it answers, else a small in-process
+	// AMQP 0.9.1 broker that speaks enough of the protocol for the chain.
 	amqpHost, err := hostOfAMQP(cfg.amqpURL)
 	if err != nil {
 		return nil, err
 	}
-	if !answers(amqpHost) {
-		return nil, fmt.Errorf("RabbitMQ does not answer at %s; start it first, for example with "+
-			"`rabbitmq-server -detached` (Debian package rabbitmq-server) or "+
-			"`docker run -d -p 5672:5672 rabbitmq:3`, or pass -amqp-url", amqpHost)
+	if !cfg.embeddedAMQP && answers(amqpHost) {
+		in.amqpURL = cfg.amqpURL
+		in.notes = append(in.notes, "RabbitMQ: running server at "+amqpHost)
+	} else {
+		addr := amqpHost
+		if cfg.embeddedAMQP {
+			addr = "127.0.0.1:0"
+		}
+		b, err := amqpbroker.Start(addr, amqpbroker.WithLogger(logger.With("part", "amqpbroker")))
+		if err != nil {
+			return nil, fmt.Errorf("embedded AMQP broker on %s: %w (start RabbitMQ instead, e.g. `rabbitmq-server -detached`)", addr, err)
+		}
+		in.amqp, in.amqpURL = b, b.URL()
+		in.notes = append(in.notes, "RabbitMQ: embedded AMQP 0.9.1 broker at "+b.Addr()+" (in memory)")
 	}
-	in.notes = append(in.notes, "RabbitMQ: running server at "+amqpHost)
 	ok = true
 	return in, nil
 }
@@ -163,6 +175,9 @@ func (in *infra) close() error {
 	var errs []error
 	if in.redis != nil {
 		in.redis.Close()
+	}
+	if in.amqp != nil {
+		errs = append(errs, in.amqp.Close())
 	}
 	if in.sqs != nil {
 		errs = append(errs, in.sqs.Close())
