@@ -81,6 +81,9 @@ type Publisher struct {
 
 	slots chan *pubChannel // idle channels; holding one is the right to publish on it
 
+	spansMu     sync.RWMutex
+	spansByDest map[string]*observability.ProducerSpans
+
 	mu     sync.Mutex // guards conn and closed
 	conn   *amqp.Connection
 	closed bool
@@ -120,6 +123,8 @@ func New(url string, opts ...Option) (*Publisher, error) {
 		tracer:    observability.Tracer(c.tp, scope),
 		prop:      observability.Propagator(c.prop),
 		slots:     make(chan *pubChannel, c.channels),
+
+		spansByDest: make(map[string]*observability.ProducerSpans),
 	}
 	if p.logger == nil {
 		p.logger = slog.Default()
@@ -190,16 +195,20 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, ms
 	headers := make(amqp.Table, len(msg.Headers)+3)
 	maps.Copy(headers, msg.Headers)
 	msg.Headers = headers
-	attrs := []attribute.KeyValue{semconv.MessagingMessageBodySize(len(msg.Body))}
-	if routingKey != "" {
-		attrs = append(attrs, semconv.MessagingRabbitMQDestinationRoutingKey(routingKey))
-	}
-	if msg.MessageId != "" {
-		attrs = append(attrs, semconv.MessagingMessageID(msg.MessageId))
-	}
-	ctx, span := observability.StartProducerSpan(ctx, p.tracer, p.prop, HeaderCarrier(headers),
-		semconv.MessagingSystemRabbitMQ, dest, attrs...)
+	ctx, span := p.spans(dest).Start(ctx, HeaderCarrier(headers))
 	defer span.End()
+	if span.IsRecording() {
+		// Built only for a span that keeps them.
+		attrs := make([]attribute.KeyValue, 0, 3)
+		attrs = append(attrs, semconv.MessagingMessageBodySize(len(msg.Body)))
+		if routingKey != "" {
+			attrs = append(attrs, semconv.MessagingRabbitMQDestinationRoutingKey(routingKey))
+		}
+		if msg.MessageId != "" {
+			attrs = append(attrs, semconv.MessagingMessageID(msg.MessageId))
+		}
+		span.SetAttributes(attrs...)
+	}
 	if msg.Timestamp.IsZero() {
 		// Consumers measure message age from it.
 		msg.Timestamp = time.Now()
@@ -220,6 +229,32 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, ms
 	p.metrics.Sent(ctx, dest, 1, et)
 	p.metrics.Duration(ctx, dest, time.Since(start), et)
 	return err
+}
+
+// maxCachedSpans bounds the destinations whose span starter is cached: a
+// service publishing to many distinct routing keys on the default exchange
+// (reply queues, say) must not grow memory forever.
+const maxCachedSpans = 256
+
+// spans returns the span starter of dest, cached while there are few
+// destinations.
+func (p *Publisher) spans(dest string) *observability.ProducerSpans {
+	p.spansMu.RLock()
+	s := p.spansByDest[dest]
+	p.spansMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	s = observability.NewProducerSpans(p.tracer, p.prop, semconv.MessagingSystemRabbitMQ, dest)
+	p.spansMu.Lock()
+	defer p.spansMu.Unlock()
+	if cached := p.spansByDest[dest]; cached != nil {
+		return cached
+	}
+	if len(p.spansByDest) < maxCachedSpans {
+		p.spansByDest[dest] = s
+	}
+	return s
 }
 
 func errorType(err error) string {

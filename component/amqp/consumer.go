@@ -312,6 +312,10 @@ func (c *Component) consume(ctx context.Context, s *session) error {
 }
 
 func (c *Component) worker(work, hctx context.Context, s *session) {
+	// Each worker has its own span starter, so that the correlation IDs of
+	// messages without one come from a generator no other worker contends
+	// for.
+	w := &worker{spans: c.consumerSpans()}
 	for {
 		select {
 		case <-work.Done():
@@ -325,7 +329,7 @@ func (c *Component) worker(work, hctx context.Context, s *session) {
 				// returns it to the queue.
 				return
 			}
-			c.handle(work, hctx, s, d)
+			c.handle(work, hctx, s, w, &d)
 		}
 	}
 }
@@ -367,6 +371,33 @@ func (c *Component) batchWorker(work, hctx context.Context, s *session) {
 	}
 }
 
+// worker is the state one worker keeps between messages.
+type worker struct {
+	spans *observability.ConsumerSpans
+	// msgs is a chunk of Messages handed out one by one: one allocation
+	// per chunk instead of one per message. A Message the handler kept
+	// (against the contract) only keeps its chunk alive; it is never
+	// reused.
+	msgs []Message
+}
+
+// messageChunk is how many Messages a worker allocates at once.
+const messageChunk = 32
+
+func (w *worker) message(d *amqp.Delivery, queue string) *Message {
+	if len(w.msgs) == 0 {
+		w.msgs = make([]Message, messageChunk)
+	}
+	m := &w.msgs[0]
+	w.msgs = w.msgs[1:]
+	m.init(d, queue)
+	return m
+}
+
+func (c *Component) consumerSpans() *observability.ConsumerSpans {
+	return observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemRabbitMQ, c.queue)
+}
+
 func (c *Component) deliveryAttrs(d *amqp.Delivery) []attribute.KeyValue {
 	attrs := make([]attribute.KeyValue, 0, 4)
 	attrs = append(attrs,
@@ -386,17 +417,21 @@ func (c *Component) received(ctx context.Context, d *amqp.Delivery, start time.T
 	c.metrics.Age(ctx, d.Timestamp, start)
 }
 
-func (c *Component) handle(work, hctx context.Context, s *session, d amqp.Delivery) {
+func (c *Component) handle(work, hctx context.Context, s *session, w *worker, d *amqp.Delivery) {
 	start := time.Now()
-	msg := newMessage(d, c.queue)
-	ctx, span := observability.StartConsumerSpan(hctx, c.tracer, c.prop, HeaderCarrier(d.Headers),
-		semconv.MessagingSystemRabbitMQ, c.queue, c.deliveryAttrs(&d)...)
+	msg := w.message(d, c.queue)
+	ctx, span := w.spans.Start(hctx, HeaderCarrier(d.Headers))
 	defer span.End()
-	c.received(ctx, &d, start)
+	if span.IsRecording() {
+		// Built only for a span that keeps them: an unsampled message
+		// pays for no attributes.
+		span.SetAttributes(c.deliveryAttrs(d)...)
+	}
+	c.received(ctx, d, start)
 	err := callHandler(func() error { return c.handler(ctx, msg) })
 	c.recordDuration(ctx, start, err)
 	if err == nil {
-		c.ack(ctx, s, &d)
+		c.ack(ctx, s, d)
 		return
 	}
 	observability.RecordError(span, err)

@@ -44,7 +44,13 @@ type Message struct {
 }
 
 func newMessage(d amqp.Delivery, queue string) *Message {
-	return &Message{d: d, queue: queue, attempt: 1 + headerInt(d.Headers, DeliveryCountHeader) + headerInt(d.Headers, QuorumDeliveryCountHeader)}
+	m := &Message{}
+	m.init(&d, queue)
+	return m
+}
+
+func (m *Message) init(d *amqp.Delivery, queue string) {
+	*m = Message{d: *d, queue: queue, attempt: 1 + headerInt(d.Headers, DeliveryCountHeader) + headerInt(d.Headers, QuorumDeliveryCountHeader)}
 }
 
 // Body returns the payload.
