@@ -6,6 +6,9 @@
 #   sh bench/http/wrk.sh 18090 9 '' > /tmp/plain.txt
 #   sh bench/http/wrk.sh 18090 9 'Accept-Encoding: gzip' > /tmp/gzip.txt
 #
+# Stacks: bare, full (sampled), unsampled, reference (otelhttp + slog), and
+# spin (bare plus a busy loop of benchserver's -spin, default 5µs: what a
+# known in-process cost does to throughput here).
 # Each round runs wrk (pinned to CPU 1) for 2s against every stack in turn
 # and prints requests/s and the server's CPU time per request (user+system
 # from /proc, in µs). The CPU per request is steady on a shared machine,
@@ -19,7 +22,7 @@ header=${3:-}
 pid=$(pgrep -n -f "benchserver -base $base")
 tck=$(getconf CLK_TCK)
 cpu() { awk -v t="$tck" '{print ($14+$15)/t}' "/proc/$pid/stat"; }
-names="bare full unsampled reference"
+names="bare full unsampled reference spin"
 echo "round stack rps cpu_us_per_req"
 r=1
 while [ "$r" -le "$rounds" ]; do
@@ -46,9 +49,9 @@ done | awk '
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
 	END {
-		split("bare full unsampled reference", S, " ")
+		split("bare full unsampled reference spin", S, " ")
 		print "stack median_rps median_cpu_us rps_ratio cpu_ratio(bare_cpu/stack_cpu)"
-		for (s = 1; s <= 4; s++) {
+		for (s = 1; s <= 5; s++) {
 			n = 0
 			for (r = 1; r <= R; r++) if ((r, S[s]) in rps) { n++; a[n] = rps[r, S[s]]; b[n] = cpu[r, S[s]]; x[n] = rps[r, S[s]] / rps[r, "bare"]; y[n] = cpu[r, "bare"] / cpu[r, S[s]] }
 			printf "%s %.0f %.2f %.2f %.2f\n", S[s], median(a, n), median(b, n), median(x, n), median(y, n)

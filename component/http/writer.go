@@ -165,14 +165,25 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 
 // WriteString avoids a copy for io.WriteString callers.
 func (rw *responseWriter) WriteString(s string) (int, error) {
-	if rw.state == stPassthrough || rw.state == stIdentity {
-		if !rw.headerSet {
-			rw.WriteHeader(http.StatusOK)
-		}
-		if sw, ok := rw.w.(io.StringWriter); ok && !rw.hijacked {
+	if rw.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !rw.headerSet {
+		rw.WriteHeader(http.StatusOK)
+	}
+	switch rw.state {
+	case stPassthrough, stIdentity:
+		if sw, ok := rw.w.(io.StringWriter); ok {
 			n, err := sw.WriteString(s)
 			rw.bytes += int64(n)
 			return n, err
+		}
+	case stUndecided:
+		if len(rw.buf)+len(s) < rw.srv.threshold {
+			// Buffered without converting s to a []byte, which would
+			// be allocated (it escapes to the compressor).
+			rw.buf = append(rw.buf, s...)
+			return len(s), nil
 		}
 	}
 	return rw.Write([]byte(s))

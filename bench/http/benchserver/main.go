@@ -5,6 +5,8 @@
 //	go run ./bench/http/benchserver -base 18080
 //	wrk -t1 -c32 -d10s http://127.0.0.1:18080/items/42   # bare
 //	wrk -t1 -c32 -d10s http://127.0.0.1:18081/items/42   # full, sampled
+//
+// bench/http/wrk.sh runs all stacks interleaved and reports medians.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 
 func main() {
 	base := flag.Int("base", 18080, "first port: bare, then full, unsampled, reference")
+	spin := flag.Duration("spin", 5*time.Microsecond, "CPU the calibration stack (bare plus a busy loop, on base+4) burns per request")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (until interrupted) to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -59,7 +62,15 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	handlers := []http.Handler{benchhttp.Bare(), full.Handler, unsampled.Handler, ref.Handler}
+	// The calibration stack tells what a known in-process cost does to
+	// loopback throughput on this machine.
+	bare := benchhttp.Bare()
+	calibration := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for t0 := time.Now(); time.Since(t0) < *spin; {
+		}
+		bare.ServeHTTP(w, r)
+	})
+	handlers := []http.Handler{bare, full.Handler, unsampled.Handler, ref.Handler, calibration}
 	servers := make([]*http.Server, len(handlers))
 	for i, h := range handlers {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *base+i))
@@ -73,7 +84,7 @@ func main() {
 			}
 		}()
 	}
-	log.Printf("bare :%d, full :%d, unsampled :%d, reference :%d", *base, *base+1, *base+2, *base+3)
+	log.Printf("bare :%d, full :%d, unsampled :%d, reference :%d, bare+%s spin :%d", *base, *base+1, *base+2, *base+3, *spin, *base+4)
 	<-ctx.Done()
 	for _, s := range servers {
 		_ = s.Shutdown(context.Background())
