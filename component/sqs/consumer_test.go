@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -430,4 +431,74 @@ func hasSum(f *fixture, t *testing.T, metric string) bool {
 		}
 	}
 	return false
+}
+
+// abandoningClient models a receive whose caller gave up: when the caller's
+// context is cancelled, ReceiveMessage returns at once while the request
+// goes on at the server, which may still hand it messages that nobody will
+// see (they stay invisible until their visibility timeout). It signals
+// started when the second receive begins.
+type abandoningClient struct {
+	*awssqs.Client
+	calls   atomic.Int32
+	started chan struct{}
+	wg      sync.WaitGroup
+}
+
+func (a *abandoningClient) ReceiveMessage(ctx context.Context, in *awssqs.ReceiveMessageInput, optFns ...func(*awssqs.Options)) (*awssqs.ReceiveMessageOutput, error) {
+	type result struct {
+		out *awssqs.ReceiveMessageOutput
+		err error
+	}
+	res := make(chan result, 1)
+	a.wg.Go(func() {
+		out, err := a.Client.ReceiveMessage(context.WithoutCancel(ctx), in, optFns...)
+		res <- result{out, err}
+	})
+	if a.calls.Add(1) == 2 {
+		close(a.started)
+	}
+	select {
+	case r := <-res:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestStopHandsBackWhatAReceiveInFlightGets: when the Stop strategy
+// triggers while a long poll is in flight, the poll is not abandoned (which
+// would let the server give it the message the failing handler just made
+// visible, and lose it until its visibility timeout): it finishes, and what
+// it brought is made visible again at once.
+func TestStopHandsBackWhatAReceiveInFlightGets(t *testing.T) {
+	f := newFixture(t)
+	url, _ := sqstest.CreateQueue(t, f.sqs, sqstest.UniqueName("stopinflight"), nil)
+	send(t, f.sqs, url, "bad")
+	client := &abandoningClient{Client: f.sqs, started: make(chan struct{})}
+	t.Cleanup(client.wg.Wait)
+	boom := errors.New("boom")
+	h := func(context.Context, *sqs.Message) error {
+		select {
+		case <-client.started:
+		case <-time.After(10 * time.Second):
+		}
+		return boom
+	}
+	c, err := sqs.New("consumer", url, h, sqs.WithClient(client), sqs.WithWaitTime(2*time.Second),
+		sqs.WithQueueDepthInterval(0), sqs.WithFailureStrategy(sqs.Stop),
+		sqs.WithTracerProvider(f.kit.TracerProvider), sqs.WithMeterProvider(f.kit.MeterProvider))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(t.Context()); !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the handler's error", err)
+	}
+	out, err := f.sqs.ReceiveMessage(t.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("message not handed back: received %d", len(out.Messages))
+	}
 }
