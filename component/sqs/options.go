@@ -25,7 +25,10 @@ const (
 	Retry FailureStrategy = iota
 	// Stop makes the message visible again at once and stops the component:
 	// Run finishes the messages in flight and returns the handler's error,
-	// which stops the service.
+	// which stops the service. A receive in flight is let finish (at most
+	// the wait time, usually at once since the failed message is visible
+	// again) and what it brought is made visible again at once: cancelling
+	// it could lose those messages until their visibility timeout.
 	Stop
 )
 
