@@ -52,8 +52,8 @@ func Normalize(contentType string) (string, error) {
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedContentType, contentType)
 }
 
-// malformed is ErrMalformed marked permanent.
-var malformed = fmt.Errorf("%w (%w)", ErrMalformed, reliability.ErrPermanent)
+// errMalformed is ErrMalformed marked permanent.
+var errMalformed = fmt.Errorf("%w (%w)", ErrMalformed, reliability.ErrPermanent)
 
 // Decode unmarshals data of contentType into v; v must be a proto.Message
 // for protobuf.
@@ -68,12 +68,12 @@ func Decode(contentType string, data []byte, v any) error {
 			return fmt.Errorf("encoding: decoding protobuf into %T, which is not a proto.Message", v)
 		}
 		if err := proto.Unmarshal(data, m); err != nil {
-			return fmt.Errorf("%w: protobuf: %w", malformed, err)
+			return fmt.Errorf("%w: protobuf: %w", errMalformed, err)
 		}
 		return nil
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: JSON: %w", malformed, err)
+		return fmt.Errorf("%w: JSON: %w", errMalformed, err)
 	}
 	return nil
 }

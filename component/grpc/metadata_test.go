@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
@@ -57,7 +56,7 @@ func TestBadMetadataNeverPanics(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := metadata.AppendToOutgoingContext(t.Context(), kv...)
 			body := "case " + name
-			if _, err := client.UnaryCall(ctx, &testpb.SimpleRequest{Payload: payload(body)}); err != nil {
+			if _, err := client.UnaryCall(ctx, &testgrpc.SimpleRequest{Payload: payload(body)}); err != nil {
 				t.Fatalf("UnaryCall: %v", err)
 			}
 		})
@@ -92,10 +91,10 @@ func TestOversizedMetadataIsRefused(t *testing.T) {
 	f := start(t, &grpctest.Service{})
 	huge := strings.Repeat("x", patrongrpc.DefaultMaxHeaderListSize)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-big", huge)
-	if _, err := f.client.UnaryCall(ctx, &testpb.SimpleRequest{}); err == nil {
+	if _, err := f.client.UnaryCall(ctx, &testgrpc.SimpleRequest{}); err == nil {
 		t.Fatal("call with more metadata than the cap succeeded")
 	}
-	if _, err := f.client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("call after the oversized one: %v", err)
 	}
 }
@@ -126,7 +125,7 @@ func TestRawInvalidBytesInMetadata(t *testing.T) {
 		t.Fatalf("non-ASCII metadata: grpc-status %q, %v; want 0 (OK)", grpcStatus, err)
 	}
 
-	if _, err := f.client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("server stopped serving after raw bad metadata: %v", err)
 	}
 	for _, r := range f.logs.records(t) {
@@ -173,7 +172,7 @@ func rawUnaryCall(t *testing.T, addr string, extra [][2]string) (string, error) 
 	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}); err != nil {
 		return "", err
 	}
-	msg, err := proto.Marshal(&testpb.SimpleRequest{Payload: payload("raw")})
+	msg, err := proto.Marshal(&testgrpc.SimpleRequest{Payload: payload("raw")})
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}

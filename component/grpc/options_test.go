@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/keepalive"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -81,11 +80,11 @@ func TestTLS(t *testing.T) {
 	f := start(t, &grpctest.Service{}, patrongrpc.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 
 	conn := dial(t, f.kit, f.comp.Addr().String(), clientgrpc.WithTLS(&tls.Config{RootCAs: pool}))
-	if _, err := testgrpc.NewTestServiceClient(conn).UnaryCall(t.Context(), &testpb.SimpleRequest{}); err != nil {
+	if _, err := testgrpc.NewTestServiceClient(conn).UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("call over TLS: %v", err)
 	}
 	// f.client speaks plaintext: refused.
-	if _, err := f.client.UnaryCall(t.Context(), &testpb.SimpleRequest{}); status.Code(err) != codes.Unavailable {
+	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("plaintext call to a TLS server = %v, want Unavailable", err)
 	}
 }
@@ -109,7 +108,7 @@ func TestMaxMessageSizeAndInterceptors(t *testing.T) {
 		patrongrpc.WithKeepalive(keepalive.ServerParameters{Time: time.Minute}, keepalive.EnforcementPolicy{MinTime: time.Second}),
 		patrongrpc.WithServerOptions(grpc.MaxConcurrentStreams(100)),
 	)
-	if _, err := f.client.UnaryCall(t.Context(), &testpb.SimpleRequest{Payload: payload("small")}); err != nil {
+	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{Payload: payload("small")}); err != nil {
 		t.Fatalf("small call: %v", err)
 	}
 	mu.Lock()
@@ -118,7 +117,7 @@ func TestMaxMessageSizeAndInterceptors(t *testing.T) {
 	}
 	mu.Unlock()
 	big := strings.Repeat("x", 4096)
-	if _, err := f.client.UnaryCall(t.Context(), &testpb.SimpleRequest{Payload: payload(big)}); status.Code(err) != codes.ResourceExhausted {
+	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{Payload: payload(big)}); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("oversized call = %v, want ResourceExhausted", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
 	patrongrpc "github.com/patron-go/patron/component/grpc"
@@ -22,11 +22,11 @@ func blocking() (svc *grpctest.Service, entered <-chan struct{}, release chan<- 
 	in := make(chan struct{})
 	out := make(chan struct{})
 	var once sync.Once
-	svc = &grpctest.Service{Unary: func(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	svc = &grpctest.Service{Unary: func(ctx context.Context, req *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 		once.Do(func() { close(in) })
 		select {
 		case <-out:
-			return &testpb.SimpleResponse{Payload: req.GetPayload()}, nil
+			return &testgrpc.SimpleResponse{Payload: req.GetPayload()}, nil
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
@@ -69,12 +69,12 @@ func TestShutdownFlipsHealthAndDrainsInFlight(t *testing.T) {
 	}
 
 	type result struct {
-		resp *testpb.SimpleResponse
+		resp *testgrpc.SimpleResponse
 		err  error
 	}
 	inflight := make(chan result, 1)
 	go func() {
-		resp, err := f.client.UnaryCall(context.Background(), &testpb.SimpleRequest{Payload: payload("in flight")})
+		resp, err := f.client.UnaryCall(context.Background(), &testgrpc.SimpleRequest{Payload: payload("in flight")})
 		inflight <- result{resp, err}
 	}()
 	<-entered
@@ -114,7 +114,7 @@ func TestDrainTimeoutStopsHard(t *testing.T) {
 
 	inflight := make(chan error, 1)
 	go func() {
-		_, err := f.client.UnaryCall(context.Background(), &testpb.SimpleRequest{})
+		_, err := f.client.UnaryCall(context.Background(), &testgrpc.SimpleRequest{})
 		inflight <- err
 	}()
 	<-entered

@@ -422,7 +422,6 @@ func (r *runner) deleter() {
 	var retry []*inflight
 	for {
 		batch := retry
-		retry = nil
 		if len(batch) == 0 {
 			e, ok := <-r.deletes
 			if !ok {
