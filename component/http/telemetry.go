@@ -123,7 +123,7 @@ func (rs *routeState) recordOptions(k metricKey) []metric.RecordOption {
 		return o
 	}
 	// network.protocol.name is left out: semconv only requires it when it
-	// is not http, and every attribute costs on each of the five
+	// is not http, and every attribute costs on each of the three
 	// recordings of a request.
 	attrs := []attribute.KeyValue{methodAttrs[k.method], schemeAttr(k.tls)}
 	if k.proto != "" {
