@@ -39,6 +39,7 @@ type server struct {
 	logger      *slog.Logger
 	logLevel    slog.Level
 	accessLog   bool
+	serverAddr  bool
 	compression bool
 	threshold   int
 	compressors *compressors
@@ -80,6 +81,7 @@ func newServer(cfg *config) (*server, error) {
 		logger:      cfg.logger,
 		logLevel:    cfg.logLevel,
 		accessLog:   cfg.accessLog,
+		serverAddr:  cfg.serverAddr,
 		compression: cfg.compression,
 		threshold:   cfg.threshold,
 		compressors: newCompressors(),
@@ -89,7 +91,7 @@ func newServer(cfg *config) (*server, error) {
 		unmatched: newRouteState(""),
 	}
 	s.pool.New = func() any {
-		rw := &responseWriter{srv: s, buf: make([]byte, 0, cfg.threshold)}
+		rw := &responseWriter{srv: s, buf: make([]byte, 0, cfg.threshold), attrs: make([]attribute.KeyValue, 0, 16)}
 		rw.wire.rw = rw
 		return rw
 	}
@@ -180,13 +182,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.method = methodOf(r.Method)
 	rw.isHead = r.Method == http.MethodHead
 	if s.compression {
-		if rw.accept = negotiateEncoding(r.Header.Get("Accept-Encoding")); rw.accept != encIdentity {
+		if rw.accept = negotiateEncoding(firstValue(r.Header, "Accept-Encoding")); rw.accept != encIdentity {
 			rw.state = stUndecided
 		}
 	}
 	defer s.done(rw)
 
-	ctx, id := s.ids.Ensure(r.Context(), r.Header.Get(correlation.HeaderKey))
+	ctx, id := s.ids.Ensure(r.Context(), firstValue(r.Header, correlation.HeaderKey))
 	w.Header()[correlation.HeaderKey] = []string{id}
 
 	ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
@@ -216,10 +218,16 @@ func requestAttributes(rw *responseWriter, r *http.Request, tls bool) []attribut
 		a = append(a, semconv.HTTPRequestMethodOriginal(r.Method))
 	}
 	a = append(a, semconv.URLPath(r.URL.Path), schemeAttr(tls))
-	if host, port := splitHostPort(r.Host); host != "" {
-		a = append(a, semconv.ServerAddress(host))
-		if port > 0 {
-			a = append(a, semconv.ServerPort(port))
+	// server.address and server.port only on request: on a server span they
+	// repeat the service's own host name on every request, and two more
+	// attributes cost about a microsecond per span (past eight attributes
+	// the SDK's de-duplication map at End leaves Go's small-map layout).
+	if rw.srv.serverAddr {
+		if host, port := splitHostPort(r.Host); host != "" {
+			a = append(a, semconv.ServerAddress(host))
+			if port > 0 {
+				a = append(a, semconv.ServerPort(port))
+			}
 		}
 	}
 	// client.address only: network.peer.* would repeat it without a proxy,
@@ -304,6 +312,8 @@ func (s *server) done(rw *responseWriter) {
 			rw.span.SetStatus(codes.Error, "")
 		}
 		rw.span.SetAttributes(a...)
+		clear(a) // the span has its copy; drop the request's strings
+		rw.attrs = a[:0]
 	}
 	rw.span.End()
 
@@ -422,6 +432,15 @@ func (s *server) recovered(ctx context.Context, rw *responseWriter, r *http.Requ
 		Detail: "the server failed to handle the request"})
 	rw.finish()
 	return true
+}
+
+// firstValue is Header.Get for a key already in canonical form, without
+// the canonicalization check Get makes.
+func firstValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // headerCarrier reads propagation headers without the allocation that

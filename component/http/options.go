@@ -52,6 +52,8 @@ type config struct {
 	logLevel  slog.Level
 	accessLog bool
 
+	serverAddr bool
+
 	compression bool
 	threshold   int
 	bodyLimit   int64
@@ -305,6 +307,17 @@ func WithDefaultBodyLimit(n int64) Option {
 			return fmt.Errorf("http: WithDefaultBodyLimit(%d): must be positive", n)
 		}
 		c.bodyLimit = n
+		return nil
+	}
+}
+
+// WithServerAddressAttributes adds server.address and server.port, read
+// from the request's Host, to every server span. They are off by default:
+// behind a load balancer they repeat the service's own name on every span,
+// and they make each sampled span about a microsecond dearer.
+func WithServerAddressAttributes() Option {
+	return func(c *config) error {
+		c.serverAddr = true
 		return nil
 	}
 }
