@@ -88,7 +88,8 @@ func (c *Component) Addr(ctx context.Context) (net.Addr, error) {
 // lets in-flight requests finish within the shutdown timeout, and returns
 // nil. Requests still running at the deadline get their contexts cancelled
 // and their connections closed. It returns an error when it cannot listen or
-// the server fails. Run may be called once.
+// the server fails. Run may be called once; when it returns, the server
+// stops reporting http.server.active_requests.
 func (c *Component) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -97,6 +98,7 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	defer func() { _ = c.handler.Close() }()
 
 	ln := c.cfg.listener
 	if ln == nil {

@@ -45,11 +45,12 @@ type server struct {
 	compressors *compressors
 	startOpts   []trace.SpanStartOption
 
-	duration metric.Float64Histogram
-	active   activeRequests
-	reqSize  metric.Int64Histogram
-	respSize metric.Int64Histogram
-	cacheOps metric.Int64Counter
+	duration  metric.Float64Histogram
+	active    activeRequests
+	activeReg metric.Registration
+	reqSize   metric.Int64Histogram
+	respSize  metric.Int64Histogram
+	cacheOps  metric.Int64Counter
 
 	unmatched *routeState
 	pool      sync.Pool
@@ -61,6 +62,10 @@ type server struct {
 // NewHandler returns the routes behind the default middleware chain, as an
 // http.Handler to mount anywhere (patron.WithRoutes uses it for the
 // service's default server). Listener, TLS and timeout options are ignored.
+//
+// The handler also implements io.Closer: Close unregisters its
+// http.server.active_requests callback from the meter provider, for a
+// handler dropped while its provider lives on.
 func NewHandler(opts ...Option) (http.Handler, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -104,7 +109,15 @@ func newServer(cfg *config) (*server, error) {
 	// are collected: two SDK recordings per request would cost more than
 	// the rest of the metrics together.
 	s.active.init()
-	if _, err := httpconv.NewServerActiveRequestsObservable(meter, metric.WithInt64Callback(s.active.observe)); err != nil {
+	active, err := httpconv.NewServerActiveRequestsObservable(meter)
+	if err != nil {
+		return nil, fmt.Errorf("http: creating metrics: %w", err)
+	}
+	// A registration rather than an instrument callback, so that Close can
+	// let go of the server: the meter provider usually outlives it.
+	if s.activeReg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		return s.active.observe(o, active.Inst())
+	}, active.Inst()); err != nil {
 		return nil, fmt.Errorf("http: creating metrics: %w", err)
 	}
 	reqSize, err := httpconv.NewServerRequestBodySize(meter)
@@ -159,6 +172,15 @@ func newServer(cfg *config) (*server, error) {
 	}
 	s.next = next
 	return s, nil
+}
+
+// Close unregisters the server's metric callback; the handler keeps
+// serving, without reporting active requests.
+func (s *server) Close() error {
+	if err := s.activeReg.Unregister(); err != nil {
+		return fmt.Errorf("http: unregistering metrics: %w", err)
+	}
+	return nil
 }
 
 // hostLen is the length of the host part of the route's pattern.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -705,5 +706,40 @@ func TestDurationExemplar(t *testing.T) {
 	}
 	if ex := exemplars("http.server.response.body.size"); len(ex) != 0 {
 		t.Errorf("response size exemplars = %v, want none", ex)
+	}
+}
+
+// Close unregisters the active-requests callback, so a dropped handler no
+// longer reports (nor is held by) a meter provider that outlives it.
+func TestHandlerCloseUnregisters(t *testing.T) {
+	kit := observabilitytest.New(t)
+	h, err := NewHandler(WithRoutes(mustRoute(t, "GET /x", func(http.ResponseWriter, *http.Request) {})),
+		WithTracerProvider(kit.TracerProvider), WithMeterProvider(kit.MeterProvider))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
+	points := func() int {
+		for _, sm := range kit.Collect(t).ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == "http.server.active_requests" {
+					return len(m.Data.(metricdata.Sum[int64]).DataPoints)
+				}
+			}
+		}
+		return 0
+	}
+	if n := points(); n != 1 {
+		t.Fatalf("active_requests points before Close = %d, want 1", n)
+	}
+	c, ok := h.(io.Closer)
+	if !ok {
+		t.Fatal("NewHandler's handler is not an io.Closer")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := points(); n != 0 {
+		t.Errorf("active_requests points after Close = %d, want 0", n)
 	}
 }

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -202,11 +201,11 @@ func (a *activeRequests) add(m methodID, tls bool, d int64) {
 
 // observe reports every count that has been used, zeros included, so that a
 // series stays at 0 between requests as a synchronous counter's would.
-func (a *activeRequests) observe(_ context.Context, o metric.Int64Observer) error {
+func (a *activeRequests) observe(o metric.Observer, inst metric.Int64Observable) error {
 	for m := range numMethods {
 		for t := range 2 {
 			if a.seen[m][t].Load() {
-				o.Observe(a.n[m][t].Load(), a.opts[m][t]...)
+				o.ObserveInt64(inst, a.n[m][t].Load(), a.opts[m][t]...)
 			}
 		}
 	}
