@@ -219,7 +219,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// too they cost three more allocations and copies per request, and the
 	// samplers Patron configures (parent-based, ratio) do not read them.
 	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], s.startOpts...)
-	rw.start = spanTime(rw.span, false)
+	rw.start = startTime(rw.span)
 	s.active.add(rw.method, tls, 1)
 
 	r = r.WithContext(ctx)
@@ -339,7 +339,7 @@ func (s *server) done(rw *responseWriter) {
 	}
 	rw.span.End()
 
-	end := spanTime(rw.span, true)
+	end := endTime(rw.span, rw.start)
 	elapsed := end.Sub(rw.start)
 	opts := rs.recordOptions(metricKey{method: rw.method, status: status, tls: tls, proto: protoVersion(r)})
 	s.duration.Record(ctx, elapsed.Seconds(), opts...)
@@ -377,25 +377,28 @@ func (s *server) loggerFor(ctx context.Context) *slog.Logger {
 	return patronlog.FromContext(ctx)
 }
 
-// spanTime is the start (or, after End, the end) time the SDK recorded on
-// a sampled span, so that the span, the duration metric and the access log
-// agree to the nanosecond and a request reads the clock twice, not four
-// times; other spans (unsampled, no SDK) fall back to the clock.
-func spanTime(span trace.Span, end bool) time.Time {
-	if end {
-		if ro, ok := span.(interface{ EndTime() time.Time }); ok {
-			if t := ro.EndTime(); !t.IsZero() {
-				return t
-			}
-		}
-		return time.Now()
-	}
+// startTime is the start time the SDK recorded on a sampled span, so that
+// the span, the duration metric and the access log agree to the nanosecond;
+// other spans (unsampled, no SDK) fall back to the clock.
+func startTime(span trace.Span) time.Time {
 	if ro, ok := span.(interface{ StartTime() time.Time }); ok {
 		if t := ro.StartTime(); !t.IsZero() {
 			return t
 		}
 	}
 	return time.Now()
+}
+
+// endTime is the sampled span's recorded end time, or start plus the time
+// elapsed on the monotonic clock: time.Since reads one clock where
+// time.Now reads two.
+func endTime(span trace.Span, start time.Time) time.Time {
+	if ro, ok := span.(interface{ EndTime() time.Time }); ok {
+		if t := ro.EndTime(); !t.IsZero() {
+			return t
+		}
+	}
+	return start.Add(time.Since(start))
 }
 
 // accessMsg is the message of every access log record.
