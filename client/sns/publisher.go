@@ -13,8 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -22,10 +20,9 @@ import (
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/awsattr"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -34,7 +31,7 @@ const scope = observability.ModulePath + "/client/sns"
 // MaxAttributes is the number of message attributes a message may carry to
 // be delivered to SQS subscribers (SQS's own limit); the trace context and
 // correlation ID count against it.
-const MaxAttributes = 10
+const MaxAttributes = awsattr.Max
 
 // ErrTooManyAttributes is returned when a message's own attributes leave no
 // room for the trace context and correlation ID within MaxAttributes.
@@ -60,9 +57,7 @@ type Message struct {
 // Publisher publishes messages to SNS topics. It is safe for concurrent use.
 type Publisher struct {
 	client  API
-	logger  *slog.Logger
-	tracer  trace.Tracer
-	prop    propagation.TextMapPropagator
+	attrs   *awsattr.Writer[types.MessageAttributeValue]
 	metrics *observability.ProducerMetrics
 }
 
@@ -77,20 +72,17 @@ func New(client API, opts ...Option) (*Publisher, error) {
 			return nil, err
 		}
 	}
-	p := &Publisher{
-		client: client,
-		logger: c.logger,
-		tracer: observability.Tracer(c.tp, scope),
-		prop:   observability.Propagator(c.prop),
-	}
-	if p.logger == nil {
-		p.logger = slog.Default()
-	}
-	var err error
-	if p.metrics, err = observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSNS); err != nil {
+	metrics, err := observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSNS)
+	if err != nil {
 		return nil, fmt.Errorf("sns: %w", err)
 	}
-	return p, nil
+	attrs := awsattr.NewWriter(observability.Tracer(c.tp, scope), observability.Propagator(c.prop),
+		semconv.MessagingSystemAWSSNS, stringAttribute, ErrTooManyAttributes)
+	return &Publisher{client: client, attrs: attrs, metrics: metrics}, nil
+}
+
+func stringAttribute(v string) types.MessageAttributeValue {
+	return types.MessageAttributeValue{DataType: aws.String(awsattr.DataTypeString), StringValue: aws.String(v)}
 }
 
 // TopicName returns the name of the topic with ARN arn: its last segment.
@@ -104,15 +96,13 @@ func TopicName(arn string) string {
 // Publish publishes msg to the topic topicARN and returns its SNS message ID.
 func (p *Publisher) Publish(ctx context.Context, topicARN string, msg Message) (string, error) {
 	dest := TopicName(topicARN)
-	carrier := propagation.MapCarrier{}
-	ctx, span := observability.StartProducerSpan(ctx, p.tracer, p.prop, carrier, semconv.MessagingSystemAWSSNS, dest,
+	ctx, span, attrs, err := p.attrs.Start(ctx, dest, msg.Attributes,
 		semconv.MessagingMessageBodySize(len(msg.Body)),
 		semconv.AWSSNSTopicARN(topicARN))
 	defer span.End()
 
 	start := time.Now()
 	var id string
-	attrs, err := withPropagation(msg.Attributes, carrier)
 	if err == nil {
 		var out *awssns.PublishOutput
 		out, err = p.client.Publish(ctx, &awssns.PublishInput{
@@ -139,33 +129,6 @@ func (p *Publisher) Publish(ctx context.Context, topicARN string, msg Message) (
 	p.metrics.Sent(ctx, dest, 1, et)
 	p.metrics.Duration(ctx, dest, time.Since(start), et)
 	return id, err
-}
-
-// withPropagation returns a copy of user with the String attributes that the
-// propagator and correlation wrote into carrier, or ErrTooManyAttributes.
-func withPropagation(user map[string]types.MessageAttributeValue, carrier propagation.MapCarrier) (map[string]types.MessageAttributeValue, error) {
-	if len(user) > MaxAttributes {
-		return nil, fmt.Errorf("%w: the message has %d attributes and at most %d reach SQS subscribers",
-			ErrTooManyAttributes, len(user), MaxAttributes)
-	}
-	out := make(map[string]types.MessageAttributeValue, len(user)+len(carrier))
-	for k, v := range user {
-		out[k] = v
-	}
-	var added []string
-	for k, v := range carrier {
-		if _, ok := user[k]; !ok {
-			added = append(added, k)
-		}
-		out[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-	}
-	if len(out) > MaxAttributes {
-		slices.Sort(added)
-		return nil, fmt.Errorf("%w: the message has %d attributes of its own and trace propagation needs %d more (%s), "+
-			"but at most %d reach SQS subscribers; use at most %d attributes of your own",
-			ErrTooManyAttributes, len(user), len(added), strings.Join(added, ", "), MaxAttributes, MaxAttributes-len(added))
-	}
-	return out, nil
 }
 
 func errorType(err error) string {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -21,10 +20,10 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/awsattr"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -79,9 +78,7 @@ func (e *EntryError) Error() string {
 // Publisher sends messages to SQS queues. It is safe for concurrent use.
 type Publisher struct {
 	client  API
-	logger  *slog.Logger
-	tracer  trace.Tracer
-	prop    propagation.TextMapPropagator
+	attrs   *awsattr.Writer[types.MessageAttributeValue]
 	metrics *observability.ProducerMetrics
 }
 
@@ -96,20 +93,13 @@ func New(client API, opts ...Option) (*Publisher, error) {
 			return nil, err
 		}
 	}
-	p := &Publisher{
-		client: client,
-		logger: c.logger,
-		tracer: observability.Tracer(c.tp, scope),
-		prop:   observability.Propagator(c.prop),
-	}
-	if p.logger == nil {
-		p.logger = slog.Default()
-	}
-	var err error
-	if p.metrics, err = observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSQS); err != nil {
+	metrics, err := observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSQS)
+	if err != nil {
 		return nil, fmt.Errorf("sqs: %w", err)
 	}
-	return p, nil
+	attrs := awsattr.NewWriter(observability.Tracer(c.tp, scope), observability.Propagator(c.prop),
+		semconv.MessagingSystemAWSSQS, stringAttribute, ErrTooManyAttributes)
+	return &Publisher{client: client, attrs: attrs, metrics: metrics}, nil
 }
 
 // QueueName returns the name of the queue at url: its last path segment.
@@ -242,12 +232,9 @@ func entryIndex(id *string, n int) (int, bool) {
 
 // start begins the PRODUCER span of msg and returns the attributes to send.
 func (p *Publisher) start(ctx context.Context, queueURL, dest string, msg Message) (context.Context, trace.Span, map[string]types.MessageAttributeValue, error) {
-	carrier := propagation.MapCarrier{}
-	ctx, span := observability.StartProducerSpan(ctx, p.tracer, p.prop, carrier, semconv.MessagingSystemAWSSQS, dest,
+	return p.attrs.Start(ctx, dest, msg.Attributes,
 		semconv.MessagingMessageBodySize(len(msg.Body)),
 		semconv.AWSSQSQueueURL(queueURL))
-	attrs, err := withPropagation(msg.Attributes, carrier)
-	return ctx, span, attrs, err
 }
 
 func (p *Publisher) finish(ctx context.Context, span trace.Span, dest, id string, err error) {
