@@ -115,6 +115,33 @@ func TestProducerMetrics(t *testing.T) {
 	}
 }
 
+// A ProducerDestination records the same series as ProducerMetrics.
+func TestProducerDestination(t *testing.T) {
+	kit := observabilitytest.New(t)
+	pm, err := observability.NewProducerMetrics(observability.Meter(kit.MeterProvider, "test"), semconv.MessagingSystemKafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pm.Destination("orders")
+	ctx := t.Context()
+	d.Record(ctx, 2, time.Millisecond, "")
+	d.Record(ctx, 1, time.Millisecond, "timeout")
+	pm.Sent(ctx, "orders", 1, "")
+	dest := semconv.MessagingDestinationName("orders")
+	if got := kit.Sum(t, "messaging.client.sent.messages", dest, semconv.MessagingOperationTypeSend); got != 4 {
+		t.Errorf("sent = %v, want 4", got)
+	}
+	if got := kit.Sum(t, "messaging.client.sent.messages", dest, semconv.ErrorTypeKey.String("timeout")); got != 1 {
+		t.Errorf("failed = %v, want 1", got)
+	}
+	if got := kit.Sum(t, "messaging.client.operation.duration", dest, semconv.ErrorTypeKey.String("timeout")); got != 1 {
+		t.Errorf("failed durations = %v, want 1", got)
+	}
+	if got := kit.Sum(t, "messaging.client.operation.duration", dest); got != 2 {
+		t.Errorf("durations = %v, want 2", got)
+	}
+}
+
 // TestMessagingMetricsNoAllocs proves that recording an existing series
 // allocates nothing, not even the variadic option slice a plain
 // counter.Add(ctx, 1, opt) puts on the heap.
@@ -131,6 +158,7 @@ func TestMessagingMetricsNoAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := cm.Destination("orders")
+	pd := pm.Destination("orders")
 	ctx := context.Background()
 	now := time.Now()
 	record := func() {
@@ -142,6 +170,8 @@ func TestMessagingMetricsNoAllocs(t *testing.T) {
 		d.Failed(ctx, 1, "_OTHER")
 		pm.Sent(ctx, "orders", 1, "")
 		pm.Duration(ctx, "orders", time.Millisecond, "")
+		pd.Record(ctx, 1, time.Millisecond, "")
+		pd.Record(ctx, 1, time.Millisecond, "timeout")
 	}
 	record()
 	if n := testing.AllocsPerRun(100, record); n != 0 {

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -85,8 +87,22 @@ type Producer struct {
 
 	callbacks *callbackQueue
 
-	spansMu      sync.RWMutex
-	spansByTopic map[string]*observability.ProducerSpans
+	topicsMu sync.RWMutex
+	topics   map[string]*topicTelemetry
+	last     atomic.Pointer[topicTelemetry] // most producers send to one topic: no lock then
+
+	// attrs is the promise's buffer of span attributes: franz-go calls
+	// promises serially, and a fresh variadic slice per call would escape
+	// to the heap.
+	attrs []attribute.KeyValue
+}
+
+// topicTelemetry is what a message to one topic needs for its span and
+// metrics, looked up once per message.
+type topicTelemetry struct {
+	topic   string
+	spans   *observability.ProducerSpans
+	metrics *observability.ProducerDestination
 }
 
 // NewProducer returns a producer for brokers. Production is idempotent (and
@@ -130,7 +146,8 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		metrics:   pm,
 		callbacks: newCallbackQueue(),
 
-		spansByTopic: make(map[string]*observability.ProducerSpans),
+		topics: make(map[string]*topicTelemetry),
+		attrs:  make([]attribute.KeyValue, 0, 4),
 	}, nil
 }
 
@@ -158,7 +175,7 @@ func (p *Producer) Send(ctx context.Context, msgs ...*Message) error {
 			continue
 		}
 		wg.Add(1)
-		f := p.produce(ctx, m)
+		f := p.produce(ctx, m, false)
 		f.wg, f.errp = &wg, &errs[i]
 		p.client.Produce(f, &f.rec, p.promise)
 	}
@@ -183,8 +200,8 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb Callback) err
 	if p.closed {
 		return ErrClosed
 	}
-	f := p.produce(context.WithoutCancel(ctx), msg)
-	f.cb, f.async = cb, true
+	f := p.produce(ctx, msg, true)
+	f.cb = cb
 	p.client.Produce(f, &f.rec, p.promise)
 	return nil
 }
@@ -204,40 +221,68 @@ func validate(m *Message) error {
 // allocation. It is also the record's context (the span's context, which
 // franz-go keeps in Record.Context), so that one promise function serves
 // every message instead of a closure per message.
+//
+// A SendAsync message must not be cancelled with the caller's context, so
+// its inflight is never done, like context.WithoutCancel. It does not wrap
+// context.WithoutCancel because every Value lookup made directly on that
+// context allocates (the tracer and the propagators make several per
+// message); inflight's lookups reach the caller's context without one.
 type inflight struct {
 	context.Context
 	rec   kgo.Record
 	hdrs  [4]kgo.RecordHeader
 	msg   *Message
 	span  trace.Span
+	tel   *topicTelemetry
 	start time.Time
-	err   error
 
-	async bool
-	cb    Callback        // SendAsync's callback, may be nil
-	wg    *sync.WaitGroup // Send's
-	errp  *error          // Send's slot for the outcome
+	async   bool            // detached from the caller's cancellation
+	sampled bool            // the span is sampled
+	cb      Callback        // SendAsync's callback, may be nil
+	wg      *sync.WaitGroup // Send's
+	errp    *error          // Send's slot for the outcome
+}
+
+// Done, Err and Deadline make an asynchronous message's context never done
+// (see inflight); its values are the caller's context's.
+func (f *inflight) Done() <-chan struct{} {
+	if f.async {
+		return nil
+	}
+	return f.Context.Done()
+}
+
+func (f *inflight) Err() error {
+	if f.async {
+		return nil
+	}
+	return f.Context.Err()
+}
+
+func (f *inflight) Deadline() (time.Time, bool) {
+	if f.async {
+		return time.Time{}, false
+	}
+	return f.Context.Deadline()
 }
 
 // produce starts the PRODUCER span and writes the trace context into a
 // copy of the message's headers; the caller hands f.rec to franz-go.
-func (p *Producer) produce(ctx context.Context, m *Message) *inflight {
-	f := &inflight{msg: m}
-	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
-	headers := f.hdrs[:0]
+func (p *Producer) produce(ctx context.Context, m *Message, async bool) *inflight {
+	f := &inflight{msg: m, async: async, tel: p.telemetry(m.Topic)}
+	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: f.hdrs[:0]}
 	if len(m.Headers)+3 > len(f.hdrs) {
-		headers = make([]kgo.RecordHeader, 0, len(m.Headers)+3)
+		f.rec.Headers = make([]kgo.RecordHeader, 0, len(m.Headers)+3)
 	}
-	headers = append(headers, m.Headers...)
-	ctx, span := p.spans(m.Topic).Start(ctx, HeaderCarrier{Headers: &headers})
-	if span.IsRecording() {
-		span.SetAttributes(semconv.MessagingMessageBodySize(len(m.Value)))
-		if len(m.Key) > 0 && utf8.Valid(m.Key) {
-			span.SetAttributes(semconv.MessagingKafkaMessageKey(string(m.Key)))
-		}
-	}
-	f.rec.Headers = headers
-	f.Context, f.span, f.start = ctx, span, time.Now()
+	f.rec.Headers = append(f.rec.Headers, m.Headers...)
+	// The carrier points into f, which is on the heap anyway: a local
+	// slice would escape through the carrier.
+	f.Context, f.span = f.tel.spans.Start(ctx, HeaderCarrier{Headers: &f.rec.Headers})
+	f.sampled = f.span.SpanContext().IsSampled()
+	f.start = time.Now()
+	// franz-go reads the clock for a record without a timestamp; this
+	// one is as good and spares that read.
+	f.rec.Timestamp = f.start
 	return f
 }
 
@@ -250,48 +295,81 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 	}
 	m, span := f.msg, f.span
 	elapsed := time.Since(f.start)
+	et := ""
 	if err != nil {
-		observability.RecordError(span, err)
-		et := errorType(err)
-		p.metrics.Sent(f, m.Topic, 1, et)
-		p.metrics.Duration(f, m.Topic, elapsed, et)
+		et = errorType(err)
 	} else {
 		m.Partition, m.Offset = r.Partition, r.Offset
-		if span.IsRecording() {
-			span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
-				semconv.MessagingKafkaOffset(int(r.Offset)))
-		}
-		p.metrics.Sent(f, m.Topic, 1, "")
-		p.metrics.Duration(f, m.Topic, elapsed, "")
 	}
+	if span.IsRecording() {
+		p.setSpanAttrs(span, r, err == nil)
+		if err != nil {
+			observability.RecordError(span, err)
+		}
+	}
+	// Metrics read the span from their context for exemplars, which the
+	// SDK keeps for sampled spans only: an unsampled message spares the
+	// promise goroutine that lookup into memory the sending goroutine
+	// wrote on another core.
+	var mctx context.Context = f
+	if !f.sampled {
+		mctx = context.Background()
+	}
+	f.tel.metrics.Record(mctx, 1, elapsed, et)
 	span.End()
 	switch {
 	case !f.async:
 		*f.errp = err
 		f.wg.Done()
 	case f.cb != nil:
-		f.err = err
-		p.callbacks.push(f)
+		p.callbacks.push(f.cb, m, err)
 	case err != nil:
 		p.logger.ErrorContext(f, "kafka: asynchronous send failed", "topic", m.Topic, "error", err)
 	}
 }
 
-// spans returns the cached span starter of topic.
-func (p *Producer) spans(topic string) *observability.ProducerSpans {
-	p.spansMu.RLock()
-	s := p.spansByTopic[topic]
-	p.spansMu.RUnlock()
-	if s != nil {
-		return s
+// setSpanAttrs adds the per-message attributes to a recording span in one
+// call, all at acknowledgement: the SDK then grows the span's attributes
+// once. It runs in the promise, which franz-go calls serially, so p.attrs
+// is not shared.
+func (p *Producer) setSpanAttrs(span trace.Span, r *kgo.Record, acked bool) {
+	attrs := append(p.attrs[:0], semconv.MessagingMessageBodySize(len(r.Value)))
+	if len(r.Key) > 0 && utf8.Valid(r.Key) {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(r.Key)))
 	}
-	p.spansMu.Lock()
-	defer p.spansMu.Unlock()
-	if s = p.spansByTopic[topic]; s == nil {
-		s = observability.NewProducerSpans(p.tracer, p.prop, semconv.MessagingSystemKafka, topic)
-		p.spansByTopic[topic] = s
+	if acked {
+		attrs = append(attrs, semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
+			semconv.MessagingKafkaOffset(int(r.Offset)))
 	}
-	return s
+	span.SetAttributes(attrs...)
+	clear(attrs) // the key string must not outlive the span
+	p.attrs = attrs[:0]
+}
+
+// telemetry returns the cached span starter and metric recorder of topic.
+func (p *Producer) telemetry(topic string) *topicTelemetry {
+	if t := p.last.Load(); t != nil && t.topic == topic {
+		return t
+	}
+	p.topicsMu.RLock()
+	t := p.topics[topic]
+	p.topicsMu.RUnlock()
+	if t != nil {
+		p.last.Store(t)
+		return t
+	}
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	if t = p.topics[topic]; t == nil {
+		t = &topicTelemetry{
+			topic:   topic,
+			spans:   observability.NewProducerSpans(p.tracer, p.prop, semconv.MessagingSystemKafka, topic),
+			metrics: p.metrics.Destination(topic),
+		}
+		p.topics[topic] = t
+	}
+	p.last.Store(t)
+	return t
 }
 
 func errorType(err error) string {
@@ -340,14 +418,23 @@ func (p *Producer) Close(ctx context.Context) error {
 }
 
 // callbackQueue runs callbacks in order on one goroutine; push never blocks,
-// so franz-go's promise goroutine never waits on user code.
+// so franz-go's promise goroutine never waits on user code. The queue holds
+// the callbacks' arguments rather than the inflights, so that the runner
+// reads the memory the pusher just wrote, in order, instead of one
+// inflight (last touched on the other core) per message.
 type callbackQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	items   []*inflight
+	items   []pendingCallback
 	waiting bool // the runner sleeps; only then does push wake it
 	closed  bool
 	done    chan struct{}
+}
+
+type pendingCallback struct {
+	cb  Callback
+	msg *Message
+	err error
 }
 
 func newCallbackQueue() *callbackQueue {
@@ -357,9 +444,9 @@ func newCallbackQueue() *callbackQueue {
 	return q
 }
 
-func (q *callbackQueue) push(f *inflight) {
+func (q *callbackQueue) push(cb Callback, msg *Message, err error) {
 	q.mu.Lock()
-	q.items = append(q.items, f)
+	q.items = append(q.items, pendingCallback{cb, msg, err})
 	wake := q.waiting
 	q.mu.Unlock()
 	// A busy runner finds the item when it comes back for more; waking
@@ -371,6 +458,9 @@ func (q *callbackQueue) push(f *inflight) {
 
 func (q *callbackQueue) run() {
 	defer close(q.done)
+	// Two buffers take turns: the runner empties one while push fills
+	// the other, so that steady state allocates nothing.
+	var spare []pendingCallback
 	for {
 		q.mu.Lock()
 		for len(q.items) == 0 && !q.closed {
@@ -383,12 +473,14 @@ func (q *callbackQueue) run() {
 			return
 		}
 		batch := q.items
-		q.items = nil
+		q.items = spare
 		q.mu.Unlock()
-		for i, f := range batch {
-			f.cb(f.msg, f.err)
-			batch[i] = nil
+		for i := range batch {
+			c := &batch[i]
+			c.cb(c.msg, c.err)
+			*c = pendingCallback{} // nothing kept alive by the buffer
 		}
+		spare = batch[:0]
 	}
 }
 
