@@ -5,6 +5,8 @@ package correlation
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 
 	"github.com/google/uuid"
 )
@@ -22,17 +24,52 @@ const MaxLength = 128
 
 type ctxKey struct{}
 
+// idContext carries the ID in one allocation: context.WithValue would make
+// a second to box the string into an interface. Value answers ctxKey{}
+// with the *idContext itself, a pointer that boxes for free, and hands
+// every other key to the parent, so cancellation, deadlines, context.Cause
+// and context.AfterFunc see straight through it.
+type idContext struct {
+	context.Context
+	id string
+}
+
+func (c *idContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context in the way context.WithValue's does, for
+// debugging output; the ID is printable ASCII (see Valid).
+func (c *idContext) String() string {
+	parent := "context"
+	if s, ok := c.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	}
+	return parent + ".WithCorrelationID(" + strconv.Quote(c.id) + ")"
+}
+
 // FromContext returns the correlation ID stored in ctx. It never invents one:
 // a context without an ID gives "" and false.
 func FromContext(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(ctxKey{}).(string)
-	return id, ok && id != ""
+	c, ok := ctx.Value(ctxKey{}).(*idContext)
+	if !ok {
+		return "", false
+	}
+	return c.id, c.id != ""
 }
 
 // ContextWithID returns a copy of ctx that carries id. The caller is expected
 // to have validated id (see Ensure).
 func ContextWithID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
+	if ctx == nil {
+		// As context.WithValue does: a nil parent would otherwise fail
+		// later, far from the mistake.
+		panic("correlation: cannot create context from nil parent")
+	}
+	return &idContext{Context: ctx, id: id}
 }
 
 // New returns a fresh correlation ID (a UUIDv7, so IDs sort by creation time).
