@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
@@ -237,5 +238,33 @@ func TestNewProducerValidates(t *testing.T) {
 	}
 	if _, err := kafka.NewEncodedMessage("t", "text/plain", "x"); err == nil {
 		t.Error("unsupported content type accepted")
+	}
+}
+
+// Exemplars are kept on messaging.client.operation.duration only, for
+// sampled spans; the sent counter gets none.
+func TestDurationExemplar(t *testing.T) {
+	cluster := kafkatest.New(t)
+	kit := observabilitytest.New(t)
+	topic := cluster.Topic(t, 1)
+	p := newProducer(t, cluster, kit)
+	if err := p.Send(t.Context(), kafka.NewMessage(topic, []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	span := kit.Span(t, "publish "+topic)
+	var duration, sent []metricdata.Exemplar[float64]
+	for _, p := range kit.Metric(t, "messaging.client.operation.duration").Data.(metricdata.Histogram[float64]).DataPoints {
+		duration = append(duration, p.Exemplars...)
+	}
+	for _, p := range kit.Metric(t, "messaging.client.sent.messages").Data.(metricdata.Sum[int64]).DataPoints {
+		for _, e := range p.Exemplars {
+			sent = append(sent, metricdata.Exemplar[float64]{TraceID: e.TraceID})
+		}
+	}
+	if len(duration) != 1 || trace.TraceID(duration[0].TraceID) != span.SpanContext().TraceID() {
+		t.Errorf("duration exemplars = %v, want one for trace %s", duration, span.SpanContext().TraceID())
+	}
+	if len(sent) != 0 {
+		t.Errorf("sent exemplars = %v, want none", sent)
 	}
 }

@@ -585,3 +585,25 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// Exemplars are kept on messaging.process.duration only, where they lead
+// from a slow bucket to the message's trace; the age histogram and the
+// counters get none.
+func TestDurationExemplar(t *testing.T) {
+	e := newEnv(t, 1)
+	c := e.consumer(t, func(context.Context, *kafka.Message) error { return nil })
+	e.produce(t, keyed("ex", 1)...)
+	r := run(t, c)
+	span := e.kit.WaitForSpanCount(t, wait, "process "+e.topic, 1)[0]
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if ex := exemplarTraces(t, e.kit, "messaging.process.duration"); len(ex) != 1 || ex[0] != span.SpanContext().TraceID() {
+		t.Errorf("duration exemplars = %v, want one for trace %s", ex, span.SpanContext().TraceID())
+	}
+	for _, name := range []string{observability.MetricMessageAge, observability.MetricConsumerMessages, "messaging.client.consumed.messages"} {
+		if ex := exemplarTraces(t, e.kit, name); len(ex) != 0 {
+			t.Errorf("%s exemplars = %v, want none", name, ex)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/component/kafka"
@@ -166,3 +168,27 @@ func (s *seen) has(key string) bool {
 }
 
 var errBoom = errors.New("boom")
+
+// exemplarTraces lists the trace IDs of the exemplars of metric name.
+func exemplarTraces(t *testing.T, kit *observabilitytest.Kit, name string) []trace.TraceID {
+	t.Helper()
+	var out []trace.TraceID
+	add := func(id []byte) { out = append(out, trace.TraceID(id)) }
+	switch d := kit.Metric(t, name).Data.(type) {
+	case metricdata.Histogram[float64]:
+		for _, p := range d.DataPoints {
+			for _, e := range p.Exemplars {
+				add(e.TraceID)
+			}
+		}
+	case metricdata.Sum[int64]:
+		for _, p := range d.DataPoints {
+			for _, e := range p.Exemplars {
+				add(e.TraceID)
+			}
+		}
+	default:
+		t.Fatalf("%s is %T", name, d)
+	}
+	return out
+}
