@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -106,26 +107,73 @@ func (c *setCache[K]) get(key K, build func() []attribute.KeyValue) attrOpts {
 // and messaging.client.consumed.messages, MetricConsumerMessages by outcome
 // and MetricMessageAge. Build it once per component with NewConsumerMetrics,
 // and the precomputed attributes of each destination with Destination.
+//
+// MetricConsumerMessages is an observable counter: a message's outcome is
+// an atomic add on the hot path, and the totals are read at collection,
+// which spares every message an SDK recording (attribute resolution and
+// aggregation) for a series that only ever goes up by one.
 type ConsumerMetrics struct {
 	system   attribute.KeyValue
 	consumed metric.Int64Counter
-	messages metric.Int64Counter
+	messages metric.Int64ObservableCounter
 	duration metric.Float64Histogram
 	age      metric.Float64Histogram
+
+	// series holds every outcome series counted so far, by attribute
+	// set, so that a destination recreated (a partition assigned again)
+	// goes on counting from its total: a cumulative counter never resets.
+	mu     sync.Mutex
+	series map[attribute.Distinct]*outcomeSeries
+}
+
+// outcomeSeries is the running total of one MetricConsumerMessages series.
+type outcomeSeries struct {
+	n   atomic.Int64
+	opt []metric.ObserveOption
+}
+
+// seriesFor returns the series of attrs, registering it on first use.
+func (m *ConsumerMetrics) seriesFor(attrs ...attribute.KeyValue) *outcomeSeries {
+	set := attribute.NewSet(attrs...)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.series[set.Equivalent()]; ok {
+		return s
+	}
+	s := &outcomeSeries{opt: []metric.ObserveOption{metric.WithAttributeSet(set)}}
+	m.series[set.Equivalent()] = s
+	return s
+}
+
+func (m *ConsumerMetrics) observe(_ context.Context, o metric.Observer) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.series {
+		// A series appears with its first message, as it would on a
+		// synchronous counter.
+		if n := s.n.Load(); n > 0 {
+			o.ObserveInt64(m.messages, n, s.opt...)
+		}
+	}
+	return nil
 }
 
 // NewConsumerMetrics creates the consumer instruments on m; system is the
 // semconv messaging.system attribute (e.g. semconv.MessagingSystemKafka).
 func NewConsumerMetrics(m metric.Meter, system attribute.KeyValue) (*ConsumerMetrics, error) {
-	cm := &ConsumerMetrics{system: system}
+	cm := &ConsumerMetrics{system: system, series: make(map[attribute.Distinct]*outcomeSeries)}
 	var errs []error
 	var err error
 	cm.consumed, err = m.Int64Counter(messagingconv.ClientConsumedMessages{}.Name(), metric.WithUnit("{message}"),
 		metric.WithDescription("Messages received from the broker and handed to the handlers."))
 	errs = append(errs, err)
-	cm.messages, err = m.Int64Counter(MetricConsumerMessages, metric.WithUnit("{message}"),
+	cm.messages, err = m.Int64ObservableCounter(MetricConsumerMessages, metric.WithUnit("{message}"),
 		metric.WithDescription("Consumed messages by outcome: processed, failed (per attempt), retried, requeued, dead_lettered, skipped."))
 	errs = append(errs, err)
+	if err == nil {
+		_, err = m.RegisterCallback(cm.observe, cm.messages)
+		errs = append(errs, err)
+	}
 	cm.duration, err = DurationHistogram(m, messagingconv.ProcessDuration{}.Name(), "Duration of one handler call (a message or a batch).")
 	errs = append(errs, err)
 	cm.age, err = DurationHistogram(m, MetricMessageAge, "Time from a message's timestamp to the start of its processing.")
@@ -143,9 +191,10 @@ type DestinationMetrics struct {
 	m        *ConsumerMetrics
 	base     []attribute.KeyValue
 	baseOpt  attrOpts
-	outcomes [numOutcomes]attrOpts
-	failed   setCache[string] // error type -> outcome=failed + error.type
-	errored  setCache[string] // error type -> base + error.type (duration)
+	outcomes [numOutcomes]*outcomeSeries
+	failedMu sync.RWMutex
+	failed   map[string]*outcomeSeries // error type -> outcome=failed + error.type
+	errored  setCache[string]          // error type -> base + error.type (duration)
 }
 
 // Destination returns the recorder for destination; attrs are added to every
@@ -157,9 +206,9 @@ func (m *ConsumerMetrics) Destination(destination string, attrs ...attribute.Key
 		semconv.MessagingDestinationName(destination),
 		semconv.MessagingOperationName(OperationProcess))
 	base = append(base, attrs...)
-	d := &DestinationMetrics{m: m, base: base, baseOpt: newAttrOpts(base...)}
+	d := &DestinationMetrics{m: m, base: base, baseOpt: newAttrOpts(base...), failed: make(map[string]*outcomeSeries)}
 	for o := range numOutcomes {
-		d.outcomes[o] = newAttrOpts(d.with(OutcomeKey.String(o.String()))...)
+		d.outcomes[o] = m.seriesFor(d.with(OutcomeKey.String(o.String()))...)
 	}
 	return d
 }
@@ -183,21 +232,38 @@ func (d *DestinationMetrics) Age(ctx context.Context, sent, now time.Time) {
 }
 
 // Count adds n messages with outcome o. Use Failed for failures, so that
-// they carry error.type.
-func (d *DestinationMetrics) Count(ctx context.Context, o Outcome, n int) {
+// they carry error.type. The counter is observed at collection, so ctx
+// gives it no exemplar.
+func (d *DestinationMetrics) Count(_ context.Context, o Outcome, n int) {
 	if o >= numOutcomes {
 		return
 	}
-	d.m.messages.Add(ctx, int64(n), d.outcomes[o].add...)
+	d.outcomes[o].n.Add(int64(n))
 }
 
 // Failed counts n messages whose handler attempt failed with an error of
-// type errType (see ErrorType).
-func (d *DestinationMetrics) Failed(ctx context.Context, n int, errType string) {
-	opt := d.failed.get(errType, func() []attribute.KeyValue {
-		return d.with(OutcomeKey.String(OutcomeFailed.String()), semconv.ErrorTypeKey.String(errType))
-	})
-	d.m.messages.Add(ctx, int64(n), opt.add...)
+// type errType (see ErrorType). Beyond maxCachedSets error types per
+// destination, further types are counted as "_OTHER", so that an
+// unexpected variety of errors cannot grow memory forever (each series
+// lives as long as its counter).
+func (d *DestinationMetrics) Failed(_ context.Context, n int, errType string) {
+	d.failedMu.RLock()
+	s := d.failed[errType]
+	d.failedMu.RUnlock()
+	if s == nil {
+		d.failedMu.Lock()
+		if s = d.failed[errType]; s == nil {
+			if len(d.failed) >= maxCachedSets {
+				errType = "_OTHER"
+			}
+			if s = d.failed[errType]; s == nil {
+				s = d.m.seriesFor(d.with(OutcomeKey.String(OutcomeFailed.String()), semconv.ErrorTypeKey.String(errType))...)
+				d.failed[errType] = s
+			}
+		}
+		d.failedMu.Unlock()
+	}
+	s.n.Add(int64(n))
 }
 
 // Duration records one handler call that took elapsed; errType is "" on

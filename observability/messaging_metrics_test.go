@@ -8,6 +8,7 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/patron-go/patron/observability"
@@ -176,5 +177,33 @@ func TestMessagingMetricsNoAllocs(t *testing.T) {
 	record()
 	if n := testing.AllocsPerRun(100, record); n != 0 {
 		t.Errorf("recording allocates %v times", n)
+	}
+}
+
+// The outcome counter is observed at collection: a series appears with its
+// first message, and a destination built again (a partition assigned
+// again) goes on from the same total, as a cumulative counter must.
+func TestConsumerOutcomesObserved(t *testing.T) {
+	kit := observabilitytest.New(t)
+	cm, err := observability.NewConsumerMetrics(observability.Meter(kit.MeterProvider, "test"), semconv.MessagingSystemKafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	processed := observability.OutcomeKey.String(observability.OutcomeProcessed.String())
+	cm.Destination("orders").Count(ctx, observability.OutcomeProcessed, 2)
+	cm.Destination("orders").Count(ctx, observability.OutcomeProcessed, 3)
+	if got := kit.Sum(t, observability.MetricConsumerMessages, processed); got != 5 {
+		t.Errorf("processed = %v, want 5 across both destinations", got)
+	}
+	for _, sm := range kit.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != observability.MetricConsumerMessages {
+				continue
+			}
+			if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 1 {
+				t.Errorf("%d series, want only the processed one", n)
+			}
+		}
 	}
 }
