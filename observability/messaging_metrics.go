@@ -282,11 +282,19 @@ func (d *DestinationMetrics) Duration(ctx context.Context, elapsed time.Duration
 // records: messaging.client.sent.messages (failures carry error.type) and
 // messaging.client.operation.duration. Attribute sets are cached per
 // destination and error type.
+//
+// messaging.client.sent.messages is an observable counter, as
+// MetricConsumerMessages is (see ConsumerMetrics): an atomic add per
+// message, totals read at collection.
 type ProducerMetrics struct {
 	system   attribute.KeyValue
-	sent     metric.Int64Counter
+	sent     metric.Int64ObservableCounter
 	duration metric.Float64Histogram
 	sets     setCache[producerKey]
+
+	mu        sync.RWMutex
+	series    map[producerKey]*outcomeSeries
+	errSeries int // series with an error type, bounded by maxCachedSets
 }
 
 type producerKey struct{ destination, errType string }
@@ -294,29 +302,78 @@ type producerKey struct{ destination, errType string }
 // NewProducerMetrics creates the producer instruments on m; system is the
 // semconv messaging.system attribute.
 func NewProducerMetrics(m metric.Meter, system attribute.KeyValue) (*ProducerMetrics, error) {
-	pm := &ProducerMetrics{system: system}
-	var err1, err2 error
-	pm.sent, err1 = m.Int64Counter(messagingconv.ClientSentMessages{}.Name(), metric.WithUnit("{message}"),
+	pm := &ProducerMetrics{system: system, series: make(map[producerKey]*outcomeSeries)}
+	var err1, err2, err3 error
+	pm.sent, err1 = m.Int64ObservableCounter(messagingconv.ClientSentMessages{}.Name(), metric.WithUnit("{message}"),
 		metric.WithDescription("Messages the producer attempted to send; failures carry error.type."))
 	pm.duration, err2 = DurationHistogram(m, messagingconv.ClientOperationDuration{}.Name(),
 		"Duration of a send operation, until the broker acknowledged it.")
-	if err := errors.Join(err1, err2); err != nil {
+	if err1 == nil {
+		_, err3 = m.RegisterCallback(pm.observe, pm.sent)
+	}
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, fmt.Errorf("observability: creating producer metrics: %w", err)
 	}
 	return pm, nil
 }
 
+func (p *ProducerMetrics) attrList(destination, errType string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{p.system,
+		semconv.MessagingDestinationName(destination),
+		semconv.MessagingOperationName(OperationPublish),
+		semconv.MessagingOperationTypeSend}
+	if errType != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+	}
+	return attrs
+}
+
 func (p *ProducerMetrics) attrs(destination, errType string) attrOpts {
 	return p.sets.get(producerKey{destination, errType}, func() []attribute.KeyValue {
-		attrs := []attribute.KeyValue{p.system,
-			semconv.MessagingDestinationName(destination),
-			semconv.MessagingOperationName(OperationPublish),
-			semconv.MessagingOperationTypeSend}
-		if errType != "" {
-			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
-		}
-		return attrs
+		return p.attrList(destination, errType)
 	})
+}
+
+// sentSeries returns the sent counter series of destination and errType,
+// registering it on first use. Beyond maxCachedSets error series, further
+// error types are counted as "_OTHER", so that an unexpected variety of
+// errors cannot grow memory forever.
+func (p *ProducerMetrics) sentSeries(destination, errType string) *outcomeSeries {
+	key := producerKey{destination, errType}
+	p.mu.RLock()
+	s := p.series[key]
+	p.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s = p.series[key]; s != nil {
+		return s
+	}
+	if errType != "" && p.errSeries >= maxCachedSets {
+		key.errType = "_OTHER"
+		if s = p.series[key]; s != nil {
+			return s
+		}
+	}
+	s = &outcomeSeries{opt: []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(p.attrList(key.destination, key.errType)...))}}
+	p.series[key] = s
+	if key.errType != "" {
+		p.errSeries++
+	}
+	return s
+}
+
+func (p *ProducerMetrics) observe(_ context.Context, o metric.Observer) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, s := range p.series {
+		if n := s.n.Load(); n > 0 {
+			o.ObserveInt64(p.sent, n, s.opt...)
+		}
+	}
+	return nil
 }
 
 // ProducerDestination records the producer instruments for one destination
@@ -327,32 +384,33 @@ type ProducerDestination struct {
 	p           *ProducerMetrics
 	destination string
 	ok          attrOpts
+	okSent      *outcomeSeries
 }
 
 // Destination returns the recorder for destination. It builds attribute
 // sets: call it once per destination, not per message.
 func (p *ProducerMetrics) Destination(destination string) *ProducerDestination {
-	return &ProducerDestination{p: p, destination: destination, ok: p.attrs(destination, "")}
+	return &ProducerDestination{p: p, destination: destination, ok: p.attrs(destination, ""), okSent: p.sentSeries(destination, "")}
 }
 
 // Record counts n messages sent and records the send operation that took
 // elapsed; errType is "" on success, or the error.type of the failure. ctx
-// (the span's) gives the duration histogram its exemplars; the counter gets
-// none, where each measurement would read the clock and the span context
-// for exemplars nobody looks at.
+// (the span's) gives the duration histogram its exemplars; the counter,
+// observed at collection, has none.
 func (d *ProducerDestination) Record(ctx context.Context, n int, elapsed time.Duration, errType string) {
-	opt := d.ok
+	opt, sent := d.ok, d.okSent
 	if errType != "" {
-		opt = d.p.attrs(d.destination, errType)
+		opt, sent = d.p.attrs(d.destination, errType), d.p.sentSeries(d.destination, errType)
 	}
-	d.p.sent.Add(context.Background(), int64(n), opt.add...)
+	sent.n.Add(int64(n))
 	d.p.duration.Record(ctx, elapsed.Seconds(), opt.rec...)
 }
 
 // Sent counts n messages sent to destination; errType is "" on success, or
-// the error.type of the failure.
-func (p *ProducerMetrics) Sent(ctx context.Context, destination string, n int, errType string) {
-	p.sent.Add(ctx, int64(n), p.attrs(destination, errType).add...)
+// the error.type of the failure. The counter is observed at collection, so
+// ctx gives it no exemplar.
+func (p *ProducerMetrics) Sent(_ context.Context, destination string, n int, errType string) {
+	p.sentSeries(destination, errType).n.Add(int64(n))
 }
 
 // Duration records one send operation to destination that took elapsed.
