@@ -22,6 +22,7 @@ type ConsumerSpans struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	name   string
+	attrs  []attribute.KeyValue
 	opts   []trace.SpanStartOption
 	ids    correlation.Generator
 }
@@ -40,9 +41,16 @@ func NewConsumerSpans(tracer trace.Tracer, prop propagation.TextMapPropagator, s
 	base = append(base, attrs...)
 	return &ConsumerSpans{
 		tracer: tracer, prop: prop,
-		name: OperationProcess + " " + destination,
-		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(base...)},
+		name:  OperationProcess + " " + destination,
+		attrs: base,
+		opts:  []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(base...)},
 	}
+}
+
+// Attributes returns a copy of the attributes every span of s carries, for
+// a caller that builds its own start options (see StartWithOptions).
+func (s *ConsumerSpans) Attributes() []attribute.KeyValue {
+	return append([]attribute.KeyValue(nil), s.attrs...)
 }
 
 // Start starts the CONSUMER span of one message whose headers or attributes
@@ -53,9 +61,19 @@ func NewConsumerSpans(tracer trace.Tracer, prop propagation.TextMapPropagator, s
 // a head sampler (parent-based sampling, the default, does not look at
 // links).
 func (s *ConsumerSpans) Start(ctx context.Context, carrier propagation.TextMapCarrier) (context.Context, trace.Span) {
+	return s.StartWithOptions(ctx, carrier, s.opts)
+}
+
+// StartWithOptions is Start with opts in place of the constant start
+// options, which opts must repeat: the SpanKindConsumer kind and
+// Attributes. It lets a caller give per-message attributes at the start,
+// where a sampler sees them and the SDK sizes the span's attributes once,
+// from option values it reuses rather than allocates per message (the
+// SDK copies the attributes before Start returns).
+func (s *ConsumerSpans) StartWithOptions(ctx context.Context, carrier propagation.TextMapCarrier, opts []trace.SpanStartOption) (context.Context, trace.Span) {
 	ctx = s.prop.Extract(ctx, carrier)
 	remote := trace.SpanContextFromContext(ctx)
-	ctx, span := s.tracer.Start(ctx, s.name, s.opts...)
+	ctx, span := s.tracer.Start(ctx, s.name, opts...)
 	if remote.IsValid() && span.IsRecording() {
 		span.AddLink(trace.Link{SpanContext: remote})
 	}

@@ -1,11 +1,13 @@
 package observability_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -71,5 +73,41 @@ func TestConsumerSpansMalformedContext(t *testing.T) {
 		if s.Parent().IsValid() || len(s.Links()) != 0 {
 			t.Fatalf("span %s has parent %v, links %v", s.Name(), s.Parent(), s.Links())
 		}
+	}
+}
+
+// seenSampler records the attributes a sampler is given at a span's start.
+type seenSampler struct{ attrs []attribute.KeyValue }
+
+func (s *seenSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.attrs = append(s.attrs, p.Attributes...)
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (s *seenSampler) Description() string { return "seen" }
+
+// StartWithOptions gives the caller's attributes at the start, where a
+// sampler sees them, and the options' buffer may be reused once it returns.
+func TestConsumerSpansStartWithOptions(t *testing.T) {
+	sampler := &seenSampler{}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	cs := observability.NewConsumerSpans(tp.Tracer("test"), propagation.TraceContext{}, semconv.MessagingSystemKafka, "orders")
+	attrs := append(cs.Attributes(), semconv.MessagingKafkaOffset(7))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
+	_, span := cs.StartWithOptions(t.Context(), propagation.MapCarrier{}, opts)
+	attrs[len(attrs)-1] = semconv.MessagingKafkaOffset(8) // the next message's
+	span.End()
+	want := attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName("orders"), semconv.MessagingKafkaOffset(7))
+	for _, kvs := range [][]attribute.KeyValue{sampler.attrs, span.(sdktrace.ReadOnlySpan).Attributes()} {
+		set := attribute.NewSet(kvs...)
+		for _, kv := range want.ToSlice() {
+			if v, ok := set.Value(kv.Key); !ok || v != kv.Value {
+				t.Errorf("attributes %v, want %v among them", kvs, kv)
+			}
+		}
+	}
+	if k := span.(sdktrace.ReadOnlySpan).SpanKind(); k != trace.SpanKindConsumer {
+		t.Errorf("kind %v", k)
 	}
 }

@@ -77,9 +77,14 @@ type worker struct {
 
 	partitionID string
 	spans       *observability.ConsumerSpans
-	attrBuf     []attribute.KeyValue // per-message span attributes, reused
-	dm          *observability.DestinationMetrics
-	lagAttrs    metric.MeasurementOption
+	// Span start options with the per-message attributes (offset, body
+	// size and, in withKey, the key) in the last slots of attrs, which
+	// the worker overwrites for each message: the SDK copies them at
+	// the start, so no message allocates options.
+	attrs          []attribute.KeyValue
+	withKey, noKey []trace.SpanStartOption
+	dm             *observability.DestinationMetrics
+	lagAttrs       metric.MeasurementOption
 }
 
 func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
@@ -94,7 +99,10 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 	w.dm = c.metrics.Destination(tp.topic, semconv.MessagingConsumerGroupName(c.group))
 	w.spans = observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemKafka, tp.topic,
 		semconv.MessagingConsumerGroupName(c.group), semconv.MessagingDestinationPartitionID(w.partitionID))
-	w.attrBuf = make([]attribute.KeyValue, 0, 3)
+	w.attrs = append(w.spans.Attributes(), attribute.KeyValue{}, attribute.KeyValue{}, attribute.KeyValue{})
+	kind := trace.WithSpanKind(trace.SpanKindConsumer)
+	w.withKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs...)}
+	w.noKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs[:len(w.attrs)-1]...)}
 	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka,
 		semconv.MessagingDestinationName(tp.topic),
 		semconv.MessagingConsumerGroupName(c.group),
@@ -248,25 +256,27 @@ func (w *worker) runBatch() {
 	}
 }
 
-// setSpanAttrs adds the per-message attributes to a recording span.
-func (w *worker) setSpanAttrs(span trace.Span, rec *kgo.Record) {
-	attrs := append(w.attrBuf[:0],
-		semconv.MessagingKafkaOffset(int(rec.Offset)),
-		semconv.MessagingMessageBodySize(len(rec.Value)))
+// startSpan starts rec's CONSUMER span with its per-message attributes
+// given at the start: a sampler sees them, and the SDK sizes the span's
+// attributes once instead of growing them after the start.
+func (w *worker) startSpan(rec *kgo.Record) (context.Context, trace.Span) {
+	n := len(w.attrs)
+	w.attrs[n-3] = semconv.MessagingKafkaOffset(int(rec.Offset))
+	w.attrs[n-2] = semconv.MessagingMessageBodySize(len(rec.Value))
+	opts := w.noKey
 	if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
+		w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
+		opts = w.withKey
 	}
-	span.SetAttributes(attrs...)
-	w.attrBuf = attrs[:0]
+	ctx, span := w.spans.StartWithOptions(w.ctx, HeaderCarrier{Headers: &rec.Headers}, opts)
+	w.attrs[n-1] = attribute.KeyValue{} // the buffer keeps no key alive
+	return ctx, span
 }
 
 // handleOne processes rec, whose Message is msg; false stops the worker.
 func (w *worker) handleOne(rec *kgo.Record, msg *Message) bool {
-	ctx, span := w.spans.Start(w.ctx, HeaderCarrier{Headers: &rec.Headers})
+	ctx, span := w.startSpan(rec)
 	defer span.End()
-	if span.IsRecording() {
-		w.setSpanAttrs(span, rec)
-	}
 	now := startTime(span)
 	w.dm.Age(noExemplar(), rec.Timestamp, now)
 	err := w.attempts(ctx, span, 1, now, msg, nil)
