@@ -393,6 +393,13 @@ func (p *ProducerMetrics) Destination(destination string) *ProducerDestination {
 	return &ProducerDestination{p: p, destination: destination, ok: p.attrs(destination, ""), okSent: p.sentSeries(destination, "")}
 }
 
+// Timed reports whether Record keeps the duration (the histogram is
+// enabled, which a no-op meter provider's is not): when it does not, the
+// caller may skip reading the clock.
+func (d *ProducerDestination) Timed(ctx context.Context) bool {
+	return d.p.duration.Enabled(ctx)
+}
+
 // Record counts n messages sent and records the send operation that took
 // elapsed; errType is "" on success, or the error.type of the failure. ctx
 // (the span's) gives the duration histogram its exemplars; the counter,

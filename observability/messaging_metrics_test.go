@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -140,6 +141,16 @@ func TestProducerDestination(t *testing.T) {
 	}
 	if got := kit.Sum(t, "messaging.client.operation.duration", dest); got != 2 {
 		t.Errorf("durations = %v, want 2", got)
+	}
+	if !d.Timed(ctx) {
+		t.Error("Timed = false with an SDK meter")
+	}
+	noop, err := observability.NewProducerMetrics(metricnoop.NewMeterProvider().Meter("test"), semconv.MessagingSystemKafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noop.Destination("orders").Timed(ctx) {
+		t.Error("Timed = true with a no-op meter")
 	}
 }
 

@@ -291,10 +291,12 @@ func (p *Producer) produce(ctx context.Context, m *Message, async bool) *infligh
 	// slice would escape through the carrier.
 	f.Context, f.span = f.tel.spans.Start(ctx, HeaderCarrier{Headers: &f.rec.Headers})
 	f.sampled = f.span.SpanContext().IsSampled()
-	f.start = startTime(f.span)
-	// franz-go reads the clock for a record without a timestamp; this
-	// one is as good and spares that read.
-	f.rec.Timestamp = f.start
+	if f.tel.metrics.Timed(ctx) {
+		f.start = startTime(f.span)
+		// franz-go reads the clock for a record without a timestamp;
+		// this one is as good and spares that read.
+		f.rec.Timestamp = f.start
+	}
 	return f
 }
 
@@ -306,7 +308,10 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 		return // not ours: every record produced through p carries one
 	}
 	m, span := f.msg, f.span
-	elapsed := time.Since(f.start)
+	var elapsed time.Duration
+	if !f.start.IsZero() {
+		elapsed = time.Since(f.start)
+	}
 	et := ""
 	if err != nil {
 		et = errorType(err)
