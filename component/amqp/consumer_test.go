@@ -196,7 +196,8 @@ func TestTraceContinuesFromPublisherToConsumer(t *testing.T) {
 		t.Error("no delivery tag attribute")
 	}
 	waitFor(t, "processed count", func() bool {
-		return kit.Sum(t, observability.MetricConsumerMessages, observability.OutcomeKey.String(observability.OutcomeProcessed.String())) == 1
+		return kit.Recorded(t, observability.MetricConsumerMessages) &&
+			kit.Sum(t, observability.MetricConsumerMessages, observability.OutcomeKey.String(observability.OutcomeProcessed.String())) == 1
 	})
 	if m := kit.Metric(t, "messaging.process.duration"); m.Unit != "s" {
 		t.Errorf("duration unit %q", m.Unit)

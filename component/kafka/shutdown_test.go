@@ -97,7 +97,7 @@ func TestLagGauge(t *testing.T) {
 	e.produce(t, keyed("lag", 10)...)
 	r := run(t, c)
 	<-started
-	waitFor(t, "lag of 10", func() bool { return e.kit.Sum(t, kafka.MetricLag) == 10 })
+	waitFor(t, "lag of 10", func() bool { return e.kit.Recorded(t, kafka.MetricLag) && e.kit.Sum(t, kafka.MetricLag) == 10 })
 	close(release)
 	waitFor(t, "lag of 0", func() bool { return e.kit.Sum(t, kafka.MetricLag) == 0 })
 	if err := r.stop(); err != nil {

@@ -335,8 +335,10 @@ func TestQueueByNameMetricsAndReadiness(t *testing.T) {
 		t.Fatalf("ages recorded %v, want 3", n)
 	}
 	sqstest.WaitFor(t, 10*time.Second, "the depth gauge to read an empty queue", func() bool {
-		return f.kit.Sum(t, sqs.MetricQueueMessages, dest, sqs.QueueStateKey.String("visible")) == 0 &&
-			hasPoint(f, t, sqs.MetricQueueMessages, sqs.QueueStateKey.String("visible"))
+		// hasPoint first: Sum fails the test when the gauge has not been
+		// observed yet, which is what this loop waits for.
+		return hasPoint(f, t, sqs.MetricQueueMessages, sqs.QueueStateKey.String("visible")) &&
+			f.kit.Sum(t, sqs.MetricQueueMessages, dest, sqs.QueueStateKey.String("visible")) == 0
 	})
 	if c.Name() != "consumer" {
 		t.Fatalf("Name %q", c.Name())

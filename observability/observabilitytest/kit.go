@@ -137,6 +137,20 @@ func (k *Kit) Collect(t testing.TB) metricdata.ResourceMetrics {
 	return rm
 }
 
+// Recorded reports whether a metric named name has been recorded, for
+// polling loops: Metric and Sum fail t when it is absent.
+func (k *Kit) Recorded(t testing.TB, name string) bool {
+	t.Helper()
+	for _, sm := range k.Collect(t).ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Metric returns the metric named name, failing t when it is absent.
 func (k *Kit) Metric(t testing.TB, name string) metricdata.Metrics {
 	t.Helper()

@@ -72,3 +72,20 @@ func (f *fakeT) Fatalf(string, ...any) { f.failed = true }
 func (f *fakeT) Helper()               {}
 
 var _ sdktrace.SpanProcessor = (*observabilitytest.Kit)(nil)
+
+// Recorded tells a metric that has data from one that has none yet, without
+// failing the test, so that polling loops can wait for it.
+func TestRecorded(t *testing.T) {
+	kit := observabilitytest.New(t)
+	c, err := kit.MeterProvider.Meter("test").Int64Counter("things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kit.Recorded(t, "things") {
+		t.Fatal("Recorded before any measurement")
+	}
+	c.Add(t.Context(), 2)
+	if !kit.Recorded(t, "things") || kit.Sum(t, "things") != 2 {
+		t.Fatalf("Recorded %v, Sum %v after adding 2", kit.Recorded(t, "things"), kit.Sum(t, "things"))
+	}
+}
