@@ -14,7 +14,7 @@
 # from /proc, in µs). The CPU per request is steady on a shared machine,
 # where neighbours take the server's core away at random; requests/s is
 # what wrk saw. Ratios to bare are per round (neighbouring runs), then the
-# median over rounds.
+# median over rounds, with the lowest and highest round's ratio.
 set -eu
 base=${1:-18090}
 rounds=${2:-7}
@@ -50,10 +50,11 @@ done | awk '
 	}
 	END {
 		split("bare full unsampled reference spin", S, " ")
-		print "stack median_rps median_cpu_us rps_ratio cpu_ratio(bare_cpu/stack_cpu)"
+		print "stack median_rps median_cpu_us rps_ratio cpu_ratio(bare_cpu/stack_cpu) rps_ratio_min rps_ratio_max"
 		for (s = 1; s <= 5; s++) {
 			n = 0
 			for (r = 1; r <= R; r++) if ((r, S[s]) in rps) { n++; a[n] = rps[r, S[s]]; b[n] = cpu[r, S[s]]; x[n] = rps[r, S[s]] / rps[r, "bare"]; y[n] = cpu[r, "bare"] / cpu[r, S[s]] }
-			printf "%s %.0f %.2f %.2f %.2f\n", S[s], median(a, n), median(b, n), median(x, n), median(y, n)
+			mx = median(x, n) # sorts x
+			printf "%s %.0f %.2f %.2f %.2f %.2f %.2f\n", S[s], median(a, n), median(b, n), mx, median(y, n), x[1], x[n]
 		}
 	}'
