@@ -29,19 +29,17 @@ import (
 const partitions = 4
 
 // queueSize is the consumer's per-partition queue (kafka.WithQueueSize);
-// PATRON_BENCH_QUEUE overrides the default to show the cost of pausing.
+// PATRON_BENCH_QUEUE overrides the default (read in TestMain) to show the
+// cost of pausing.
 var queueSize = kafka.DefaultQueueSize
-
-func init() {
-	if v, err := strconv.Atoi(os.Getenv("PATRON_BENCH_QUEUE")); err == nil && v > 0 {
-		queueSize = v
-	}
-}
 
 // One cluster for the whole run, so every variant meets the same broker.
 var cluster *kafkatest.Cluster
 
 func TestMain(m *testing.M) {
+	if v, err := strconv.Atoi(os.Getenv("PATRON_BENCH_QUEUE")); err == nil && v > 0 {
+		queueSize = v
+	}
 	c, err := kafkatest.Start(kafkatest.WithPartitions(partitions))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -115,22 +113,7 @@ func BenchmarkConsume(b *testing.B) {
 		b.ReportAllocs()
 		topic := fill(b, b.N)
 		b.ResetTimer()
-		start := time.Now()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique("bare")), kgo.ConsumeTopics(topic))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var n int
-		for n < b.N {
-			fs := cl.PollFetches(context.Background())
-			fs.EachRecord(func(r *kgo.Record) { n++ })
-		}
-		if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		report(b, start)
-		b.StopTimer()
-		cl.Close()
+		consumeAll(b, "bare", topic, func(*kgo.Record) {})
 	})
 	for _, v := range variants {
 		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelConsume(b, v.sampler) })
@@ -153,26 +136,34 @@ func benchBareOTelConsume(b *testing.B, sampler sdktrace.Sampler) {
 	consumed, _ := meter.Int64Counter("messaging.client.consumed.messages")
 	set := metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)))
 	b.ResetTimer()
+	consumeAll(b, "bareotel", topic, func(r *kgo.Record) {
+		t0 := time.Now()
+		ctx := prop.Extract(context.Background(), kafkaclient.HeaderCarrier{Headers: &r.Headers})
+		ctx, span := tracer.Start(ctx, "process "+r.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithLinks(trace.LinkFromContext(ctx)),
+			trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(r.Topic),
+				semconv.MessagingOperationTypeProcess, semconv.MessagingKafkaOffset(int(r.Offset)),
+				semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition)))))
+		consumed.Add(ctx, 1, set)
+		duration.Record(ctx, time.Since(t0).Seconds(), set)
+		span.End()
+	})
+}
+
+// consumeAll is the bare franz-go loop both bare consumer benchmarks time:
+// join a new group on topic, poll until b.N records went through each,
+// commit.
+func consumeAll(b *testing.B, group, topic string, each func(*kgo.Record)) {
 	start := time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique("bareotel")), kgo.ConsumeTopics(topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique(group)), kgo.ConsumeTopics(topic))
 	if err != nil {
 		b.Fatal(err)
 	}
 	var n int
 	for n < b.N {
-		fs := cl.PollFetches(context.Background())
-		fs.EachRecord(func(r *kgo.Record) {
-			t0 := time.Now()
-			ctx := prop.Extract(context.Background(), kafkaclient.HeaderCarrier{Headers: &r.Headers})
-			ctx, span := tracer.Start(ctx, "process "+r.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithLinks(trace.LinkFromContext(ctx)),
-				trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(r.Topic),
-					semconv.MessagingOperationTypeProcess, semconv.MessagingKafkaOffset(int(r.Offset)),
-					semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition)))))
+		cl.PollFetches(context.Background()).EachRecord(func(r *kgo.Record) {
+			each(r)
 			n++
-			consumed.Add(ctx, 1, set)
-			duration.Record(ctx, time.Since(t0).Seconds(), set)
-			span.End()
 		})
 	}
 	if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
@@ -193,37 +184,35 @@ var variants = []struct {
 }
 
 func benchPatronConsume(b *testing.B, sampler sdktrace.Sampler) {
-	{
-		b.ReportAllocs()
-		topic := fill(b, b.N)
-		tp, mp, prop := telemetry(b, sampler)
-		var n atomic.Int64
-		done := make(chan struct{})
-		target := int64(b.N)
-		c, err := kafka.New("bench", unique("patron"), cluster.Addrs(), []string{topic},
-			func(context.Context, *kafka.Message) error {
-				if n.Add(1) == target {
-					close(done)
-				}
-				return nil
-			},
-			kafka.WithTracerProvider(tp), kafka.WithMeterProvider(mp), kafka.WithPropagator(prop),
-			kafka.WithLogger(slog.New(slog.DiscardHandler)), kafka.WithQueueSize(queueSize))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		b.ResetTimer()
-		start := time.Now()
-		errc := make(chan error, 1)
-		go func() { errc <- c.Run(ctx) }()
-		<-done
-		report(b, start)
-		b.StopTimer()
-		cancel()
-		if err := <-errc; err != nil {
-			b.Fatal(err)
-		}
+	b.ReportAllocs()
+	topic := fill(b, b.N)
+	tp, mp, prop := telemetry(b, sampler)
+	var n atomic.Int64
+	done := make(chan struct{})
+	target := int64(b.N)
+	c, err := kafka.New("bench", unique("patron"), cluster.Addrs(), []string{topic},
+		func(context.Context, *kafka.Message) error {
+			if n.Add(1) == target {
+				close(done)
+			}
+			return nil
+		},
+		kafka.WithTracerProvider(tp), kafka.WithMeterProvider(mp), kafka.WithPropagator(prop),
+		kafka.WithLogger(slog.New(slog.DiscardHandler)), kafka.WithQueueSize(queueSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ResetTimer()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	<-done
+	report(b, start)
+	b.StopTimer()
+	cancel()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -231,32 +220,11 @@ func benchPatronConsume(b *testing.B, sampler sdktrace.Sampler) {
 func BenchmarkProduce(b *testing.B) {
 	b.Run("bare-franz-go", func(b *testing.B) {
 		b.ReportAllocs()
-		topic := unique("produce")
-		if err := cluster.CreateTopic(topic, partitions); err != nil {
-			b.Fatal(err)
-		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cl.Close()
-		var failed atomic.Int64
+		topic := newTopic(b)
 		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-				}
-			})
-		}
-		if err := cl.Flush(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		report(b, start)
-		if failed.Load() > 0 {
-			b.Fatalf("%d failed", failed.Load())
-		}
+		produceAll(b, topic, func(cl *kgo.Client, rec *kgo.Record, done func(error)) {
+			cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) { done(err) })
+		})
 	})
 	for _, v := range variants {
 		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelProduce(b, v.sampler) })
@@ -269,39 +237,57 @@ func BenchmarkProduce(b *testing.B) {
 // counter and duration histogram recorded in the promise.
 func benchBareOTelProduce(b *testing.B, sampler sdktrace.Sampler) {
 	b.ReportAllocs()
-	topic := unique("produce")
-	if err := cluster.CreateTopic(topic, partitions); err != nil {
-		b.Fatal(err)
-	}
+	topic := newTopic(b)
 	tp, mp, prop := telemetry(b, sampler)
 	tracer := tp.Tracer("bench")
 	meter := mp.Meter("bench")
 	duration, _ := meter.Float64Histogram("messaging.client.operation.duration", metric.WithUnit("s"))
 	sent, _ := meter.Int64Counter("messaging.client.sent.messages")
 	set := metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic)))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	var failed atomic.Int64
 	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		rec := &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}
+	produceAll(b, topic, func(cl *kgo.Client, rec *kgo.Record, done func(error)) {
 		ctx, span := tracer.Start(context.Background(), "publish "+topic, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingDestinationName(topic),
 				semconv.MessagingOperationTypeSend, semconv.MessagingMessageBodySize(len(value))))
 		prop.Inject(ctx, kafkaclient.HeaderCarrier{Headers: &rec.Headers})
 		t0 := time.Now()
 		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.Add(1)
-			}
+			done(err)
 			sent.Add(ctx, 1, set)
 			duration.Record(ctx, time.Since(t0).Seconds(), set)
 			span.End()
 		})
+	})
+}
+
+// newTopic creates an empty topic for a producer benchmark.
+func newTopic(b *testing.B) string {
+	b.Helper()
+	topic := unique("produce")
+	if err := cluster.CreateTopic(topic, partitions); err != nil {
+		b.Fatal(err)
+	}
+	return topic
+}
+
+// produceAll is the bare franz-go loop both bare producer benchmarks time:
+// b.N records handed to produce, then a flush; produce calls done with
+// each record's outcome from its promise.
+func produceAll(b *testing.B, topic string, produce func(cl *kgo.Client, rec *kgo.Record, done func(error))) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	var failed atomic.Int64
+	done := func(err error) {
+		if err != nil {
+			failed.Add(1)
+		}
+	}
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		produce(cl, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, done)
 	}
 	if err := cl.Flush(context.Background()); err != nil {
 		b.Fatal(err)
@@ -313,38 +299,33 @@ func benchBareOTelProduce(b *testing.B, sampler sdktrace.Sampler) {
 }
 
 func benchPatronProduce(b *testing.B, sampler sdktrace.Sampler) {
-	{
-		b.ReportAllocs()
-		topic := unique("produce")
-		if err := cluster.CreateTopic(topic, partitions); err != nil {
-			b.Fatal(err)
-		}
-		tp, mp, prop := telemetry(b, sampler)
-		p, err := kafkaclient.NewProducer(cluster.Addrs(), kafkaclient.WithTracerProvider(tp), kafkaclient.WithMeterProvider(mp), kafkaclient.WithPropagator(prop))
+	b.ReportAllocs()
+	topic := newTopic(b)
+	tp, mp, prop := telemetry(b, sampler)
+	p, err := kafkaclient.NewProducer(cluster.Addrs(), kafkaclient.WithTracerProvider(tp), kafkaclient.WithMeterProvider(mp), kafkaclient.WithPropagator(prop))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = p.Close(context.Background()) }()
+	var failed atomic.Int64
+	cb := func(_ *kafkaclient.Message, err error) {
 		if err != nil {
+			failed.Add(1)
+		}
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := p.SendAsync(ctx, &kafkaclient.Message{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, cb); err != nil {
 			b.Fatal(err)
 		}
-		defer func() { _ = p.Close(context.Background()) }()
-		var failed atomic.Int64
-		cb := func(_ *kafkaclient.Message, err error) {
-			if err != nil {
-				failed.Add(1)
-			}
-		}
-		ctx := context.Background()
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			if err := p.SendAsync(ctx, &kafkaclient.Message{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, cb); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := p.Flush(ctx); err != nil {
-			b.Fatal(err)
-		}
-		report(b, start)
-		if failed.Load() > 0 {
-			b.Fatalf("%d failed", failed.Load())
-		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	report(b, start)
+	if failed.Load() > 0 {
+		b.Fatalf("%d failed", failed.Load())
 	}
 }
