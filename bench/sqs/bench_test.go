@@ -2,7 +2,6 @@ package sqs_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -109,24 +108,7 @@ func BenchmarkConsume(b *testing.B) {
 		url := fill(b)
 		b.ReportAllocs()
 		b.ResetTimer()
-		for done := 0; done < b.N; {
-			out, err := client.ReceiveMessage(b.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-				MessageAttributeNames: []string{"All"}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(out.Messages) == 0 {
-				continue
-			}
-			entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
-			for i, m := range out.Messages {
-				entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle}
-			}
-			if _, err := client.DeleteMessageBatch(b.Context(), &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
-				b.Fatal(err)
-			}
-			done += len(out.Messages)
-		}
+		receiveAndDelete(b, client, url, b.N)
 	})
 	b.Run("patron", func(b *testing.B) {
 		url := fill(b)
@@ -212,24 +194,7 @@ func consumeRatio(b *testing.B, traced bool) {
 		b.StartTimer()
 		runBare := func() {
 			start := time.Now()
-			for done := 0; done < round; {
-				out, err := client.ReceiveMessage(b.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(bq), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
-					MessageAttributeNames: []string{"All"}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(out.Messages) == 0 {
-					continue
-				}
-				entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
-				for i, m := range out.Messages {
-					entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
-				}
-				if _, err := client.DeleteMessageBatch(b.Context(), &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(bq), Entries: entries}); err != nil {
-					b.Fatal(err)
-				}
-				done += len(out.Messages)
-			}
+			receiveAndDelete(b, client, bq, round)
 			bare += time.Since(start)
 		}
 		runPatron := func() {
@@ -278,4 +243,27 @@ func consumeRatio(b *testing.B, traced bool) {
 	// moves the totals' ratio, not the median.
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "median-patron/bare")
+}
+
+// receiveAndDelete is the bare consumer loop: receive up to ten messages
+// at a time and delete them in one batch, until n are done.
+func receiveAndDelete(b *testing.B, client *awssqs.Client, url string, n int) {
+	for done := 0; done < n; {
+		out, err := client.ReceiveMessage(b.Context(), &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
+		for i, m := range out.Messages {
+			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+		}
+		if _, err := client.DeleteMessageBatch(b.Context(), &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
+			b.Fatal(err)
+		}
+		done += len(out.Messages)
+	}
 }
