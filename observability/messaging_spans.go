@@ -33,18 +33,21 @@ type ConsumerSpans struct {
 func NewConsumerSpans(tracer trace.Tracer, prop propagation.TextMapPropagator, system attribute.KeyValue,
 	destination string, attrs ...attribute.KeyValue,
 ) *ConsumerSpans {
-	base := make([]attribute.KeyValue, 0, 4+len(attrs))
-	base = append(base, system,
-		semconv.MessagingDestinationName(destination),
-		semconv.MessagingOperationTypeProcess,
-		semconv.MessagingOperationName(OperationProcess))
-	base = append(base, attrs...)
+	base := destinationAttrs(system, destination, semconv.MessagingOperationTypeProcess, OperationProcess, attrs)
 	return &ConsumerSpans{
 		tracer: tracer, prop: prop,
 		name:  OperationProcess + " " + destination,
 		attrs: base,
 		opts:  []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(base...)},
 	}
+}
+
+// destinationAttrs are the attributes every span of one destination and
+// operation carries, followed by the caller's.
+func destinationAttrs(system attribute.KeyValue, destination string, opType attribute.KeyValue, op string, attrs []attribute.KeyValue) []attribute.KeyValue {
+	base := make([]attribute.KeyValue, 0, 4+len(attrs))
+	base = append(base, system, semconv.MessagingDestinationName(destination), opType, semconv.MessagingOperationName(op))
+	return append(base, attrs...)
 }
 
 // Attributes returns a copy of the attributes every span of s carries, for
@@ -100,12 +103,7 @@ type ProducerSpans struct {
 func NewProducerSpans(tracer trace.Tracer, prop propagation.TextMapPropagator, system attribute.KeyValue,
 	destination string, attrs ...attribute.KeyValue,
 ) *ProducerSpans {
-	base := make([]attribute.KeyValue, 0, 4+len(attrs))
-	base = append(base, system,
-		semconv.MessagingDestinationName(destination),
-		semconv.MessagingOperationTypeSend,
-		semconv.MessagingOperationName(OperationPublish))
-	base = append(base, attrs...)
+	base := destinationAttrs(system, destination, semconv.MessagingOperationTypeSend, OperationPublish, attrs)
 	return &ProducerSpans{
 		tracer: tracer, prop: prop,
 		name: OperationPublish + " " + destination,
