@@ -19,6 +19,7 @@ import (
 	patronamqp "github.com/patron-go/patron/client/amqp"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/amqptest"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
 )
@@ -269,11 +270,5 @@ func TestDestination(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 60s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 60*time.Second, "the condition", cond)
 }

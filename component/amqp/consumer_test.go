@@ -20,6 +20,7 @@ import (
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/amqptest"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
@@ -81,13 +82,7 @@ func (r *running) wait(t *testing.T) error {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 60*time.Second, what, cond)
 }
 
 func TestNewRejectsBadConfiguration(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/patron-go/patron/component/kafka"
 	"github.com/patron-go/patron/internal/kafkatest"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
@@ -61,13 +62,7 @@ func waitReady(t *testing.T, c *kafka.Component) {
 // waitFor polls cond (a bounded wait on a condition, not a sleep).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }
 
 type env struct {

@@ -16,6 +16,7 @@ import (
 	clientamqp "github.com/patron-go/patron/client/amqp"
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
 )
@@ -51,13 +52,7 @@ func runComponent(t *testing.T, c *patronamqp.Component) {
 // waitUntil polls a condition (bounded), never sleeping as synchronisation.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, waitTimeout, what, cond)
 }
 
 func TestPatronPublisherToConsumerWithTraceAndDeadLetter(t *testing.T) {

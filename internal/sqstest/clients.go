@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
+
+	"github.com/patron-go/patron/internal/testenv"
 )
 
 // Config returns an aws.Config with static credentials and Region, pointed
@@ -151,13 +153,7 @@ func QueueDepth(tb testing.TB, c *sqs.Client, url string) int {
 // WaitFor polls cond every 20ms until it holds, failing tb after timeout.
 func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(tb, timeout, what, cond)
 }
 
 // Call is one request seen by a CountingTransport.

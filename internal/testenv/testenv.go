@@ -1,6 +1,7 @@
 // Package testenv decides whether integration tests run: they skip with a
 // reason when a server is absent on a developer's machine, and fail when
-// PATRON_INTEGRATION=1 (CI), where absence is a bug of the CI set-up.
+// PATRON_INTEGRATION=1 (CI), where absence is a bug of the CI set-up. It
+// also holds the bounded wait that tests use for asynchronous state.
 package testenv
 
 import (
@@ -41,4 +42,18 @@ func Unavailable(t testing.TB, reason string) {
 		t.Fatalf("PATRON_INTEGRATION=1 but a required server is unavailable: %s", reason)
 	}
 	t.Skipf("skipping integration test: %s (set PATRON_INTEGRATION=1 to make this a failure)", reason)
+}
+
+// WaitFor polls cond every 10ms until it holds, failing tb with what when
+// timeout passes first: a bounded wait on a condition, never a sleep used
+// as synchronisation.
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
