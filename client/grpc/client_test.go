@@ -1,7 +1,6 @@
 package grpc_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -263,7 +262,7 @@ func TestServiceConfig(t *testing.T) {
 
 func TestFailedCallsAreLoggedAtDebug(t *testing.T) {
 	kit := observabilitytest.New(t)
-	var buf syncBuffer
+	var buf observabilitytest.LogBuffer
 	logger := log.New(&buf, log.FormatJSON, slog.LevelDebug)
 	svc, _ := flaky(1, codes.NotFound)
 	client := newClient(t, kit, grpctest.Serve(t, svc), clientgrpc.WithLogger(logger))
@@ -343,21 +342,4 @@ func TestUserInterceptorsSeeCorrelationID(t *testing.T) {
 	if seen.Load() != "icpt-1" {
 		t.Errorf("interceptor saw %v", seen.Load())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

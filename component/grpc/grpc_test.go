@@ -1,10 +1,7 @@
 package grpc_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -40,54 +37,10 @@ const (
 	waitFor    = 10 * time.Second
 )
 
-// logBuffer collects JSON log lines from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) records(t testing.TB) []map[string]any {
+// waitRecord waits for the first log record that match accepts.
+func waitRecord(t testing.TB, logs *observabilitytest.LogBuffer, match func(map[string]any) bool) map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	data := append([]byte(nil), b.buf.Bytes()...)
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		var r map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, sc.Text())
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// waitRecord polls the logs until a record matches; the access log is
-// written after the response has left, so the client may see it first.
-func (b *logBuffer) waitRecord(t testing.TB, match func(map[string]any) bool) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		for _, r := range b.records(t) {
-			if match(r) {
-				return r
-			}
-		}
-		if time.Now().After(deadline) {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			t.Fatalf("no matching log record within %s; logs:\n%s", waitFor, b.buf.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return logs.WaitRecord(t, waitFor, match)
 }
 
 func accessRecord(method string) func(map[string]any) bool {
@@ -97,7 +50,7 @@ func accessRecord(method string) func(map[string]any) bool {
 type fixture struct {
 	kit    *observabilitytest.Kit
 	comp   *patrongrpc.Component
-	logs   *logBuffer
+	logs   *observabilitytest.LogBuffer
 	conn   *grpc.ClientConn
 	client testgrpc.TestServiceClient
 	cancel context.CancelFunc
@@ -108,7 +61,7 @@ type fixture struct {
 // client to it; both report to one test kit.
 func start(t *testing.T, svc *grpctest.Service, opts ...patrongrpc.Option) *fixture {
 	t.Helper()
-	f := &fixture{kit: observabilitytest.New(t), logs: &logBuffer{}, done: make(chan error, 1)}
+	f := &fixture{kit: observabilitytest.New(t), logs: &observabilitytest.LogBuffer{}, done: make(chan error, 1)}
 	logger := log.New(f.logs, log.FormatJSON, slog.LevelDebug)
 	base := []patrongrpc.Option{
 		patrongrpc.WithTracerProvider(f.kit.TracerProvider),
@@ -231,8 +184,8 @@ func TestCorrelationIDReachesServerLogs(t *testing.T) {
 	mu.Unlock()
 
 	traceID := parent.SpanContext().TraceID().String()
-	handler := f.logs.waitRecord(t, func(r map[string]any) bool { return r["msg"] == "in handler" })
-	access := f.logs.waitRecord(t, accessRecord(unaryName))
+	handler := waitRecord(t, f.logs, func(r map[string]any) bool { return r["msg"] == "in handler" })
+	access := waitRecord(t, f.logs, accessRecord(unaryName))
 	for name, r := range map[string]map[string]any{"handler": handler, "access": access} {
 		if r[log.CorrelationIDKey] != id {
 			t.Errorf("%s record correlation_id = %v, want %q", name, r[log.CorrelationIDKey], id)
@@ -258,7 +211,7 @@ func TestCorrelationIDGeneratedWhenAbsent(t *testing.T) {
 	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("UnaryCall: %v", err)
 	}
-	access := f.logs.waitRecord(t, accessRecord(unaryName))
+	access := waitRecord(t, f.logs, accessRecord(unaryName))
 	if id, _ := access[log.CorrelationIDKey].(string); !correlation.Valid(id) {
 		t.Errorf("generated correlation_id %q is not valid", id)
 	}
@@ -322,7 +275,7 @@ func TestPanicReturnsInternalAndServerKeepsServing(t *testing.T) {
 	})
 
 	for _, value := range []string{"unary boom", "stream boom"} {
-		r := f.logs.waitRecord(t, func(r map[string]any) bool { return r["msg"] == "grpc handler panicked" && r["panic"] == value })
+		r := waitRecord(t, f.logs, func(r map[string]any) bool { return r["msg"] == "grpc handler panicked" && r["panic"] == value })
 		if stack, _ := r["stack"].(string); !strings.Contains(stack, "grpc_test") {
 			t.Errorf("panic record has no useful stack: %v", r["stack"])
 		}
@@ -330,7 +283,7 @@ func TestPanicReturnsInternalAndServerKeepsServing(t *testing.T) {
 			t.Errorf("panic record has no correlation_id: %v", r)
 		}
 	}
-	access := f.logs.waitRecord(t, func(r map[string]any) bool {
+	access := waitRecord(t, f.logs, func(r map[string]any) bool {
 		return r["msg"] == "grpc request" && r["rpc.response.status_code"] == "INTERNAL" && r["rpc.method"] == unaryName
 	})
 	if access["level"] != "ERROR" {
@@ -408,7 +361,7 @@ func TestStreamingRPCsAreTraced(t *testing.T) {
 	})
 
 	for method, kind := range map[string]string{outputName: "server_stream", duplexName: "bidi_stream"} {
-		r := f.logs.waitRecord(t, accessRecord(method))
+		r := waitRecord(t, f.logs, accessRecord(method))
 		if r["rpc.type"] != kind || r[log.CorrelationIDKey] != "stream-corr" || r[log.TraceIDKey] != parent.SpanContext().TraceID().String() {
 			t.Errorf("access record of %s = %v", method, r)
 		}
@@ -423,7 +376,7 @@ func TestHandlerErrorIsRecorded(t *testing.T) {
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("UnaryCall: %v, want NotFound", err)
 	}
-	r := f.logs.waitRecord(t, accessRecord(unaryName))
+	r := waitRecord(t, f.logs, accessRecord(unaryName))
 	// A client error is not the server's failure: info level.
 	if r["rpc.response.status_code"] != "NOT_FOUND" || r["level"] != "INFO" || r["error"] != "no such thing" {
 		t.Errorf("access record = %v", r)

@@ -63,7 +63,7 @@ func TestBadMetadataNeverPanics(t *testing.T) {
 	}
 	// Every call was logged with a valid correlation ID.
 	n := 0
-	for _, r := range f.logs.records(t) {
+	for _, r := range f.logs.Records(t) {
 		if r["msg"] != "grpc request" {
 			continue
 		}
@@ -128,7 +128,7 @@ func TestRawInvalidBytesInMetadata(t *testing.T) {
 	if _, err := f.client.UnaryCall(t.Context(), &testgrpc.SimpleRequest{}); err != nil {
 		t.Fatalf("server stopped serving after raw bad metadata: %v", err)
 	}
-	for _, r := range f.logs.records(t) {
+	for _, r := range f.logs.Records(t) {
 		if r["msg"] == "grpc request" {
 			if id, _ := r[log.CorrelationIDKey].(string); !correlation.Valid(id) {
 				t.Errorf("access record correlation_id = %q", id)

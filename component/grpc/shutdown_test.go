@@ -50,7 +50,7 @@ func TestHealthReflectsReadiness(t *testing.T) {
 		t.Errorf("Ready = %v", err)
 	}
 	// Probes are logged at debug level, not drowning the traffic.
-	r := f.logs.waitRecord(t, accessRecord("grpc.health.v1.Health/Check"))
+	r := waitRecord(t, f.logs, accessRecord("grpc.health.v1.Health/Check"))
 	if r["level"] != "DEBUG" {
 		t.Errorf("health access record level = %v, want DEBUG", r["level"])
 	}
@@ -126,7 +126,7 @@ func TestDrainTimeoutStopsHard(t *testing.T) {
 	if err := <-inflight; err == nil {
 		t.Fatal("RPC cut by the hard stop succeeded")
 	}
-	f.logs.waitRecord(t, func(r map[string]any) bool { return r["level"] == "WARN" && r["timeout"] != nil })
+	waitRecord(t, f.logs, func(r map[string]any) bool { return r["level"] == "WARN" && r["timeout"] != nil })
 	f.done <- nil
 }
 

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,29 +22,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a running component on 127.0.0.1:0.
 type testServer struct {
 	URL    string
 	Kit    *observabilitytest.Kit
-	Logs   *syncBuffer
+	Logs   *observabilitytest.LogBuffer
 	Client *http.Client
 	cancel context.CancelFunc
 	done   chan error
@@ -56,7 +37,7 @@ type testServer struct {
 func start(t *testing.T, routes []*Route, opts ...Option) *testServer {
 	t.Helper()
 	kit := observabilitytest.New(t)
-	logs := &syncBuffer{}
+	logs := &observabilitytest.LogBuffer{}
 	base := []Option{
 		WithAddr("127.0.0.1:0"),
 		WithRoutes(routes...),

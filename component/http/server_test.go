@@ -96,17 +96,7 @@ func TestTracingWithRemoteParent(t *testing.T) {
 		t.Errorf("active requests after the request = %v", n)
 	}
 
-	var rec map[string]any
-	for _, line := range strings.Split(ts.Logs.String(), "\n") {
-		if strings.Contains(line, `"msg":"http request"`) {
-			if err := json.Unmarshal([]byte(line), &rec); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if rec == nil {
-		t.Fatalf("no access log record in %s", ts.Logs.String())
-	}
+	rec := ts.Logs.WaitRecord(t, 5*time.Second, func(r map[string]any) bool { return r["msg"] == "http request" })
 	if rec["trace_id"] != traceID || rec["correlation_id"] != "corr-123" || rec["route"] != "/users/{id}" ||
 		rec["status"] != float64(200) || rec["level"] != "INFO" {
 		t.Errorf("access log = %v", rec)

@@ -1,6 +1,7 @@
 package observabilitytest_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,5 +88,20 @@ func TestRecorded(t *testing.T) {
 	c.Add(t.Context(), 2)
 	if !kit.Recorded(t, "things") || kit.Sum(t, "things") != 2 {
 		t.Fatalf("Recorded %v, Sum %v after adding 2", kit.Recorded(t, "things"), kit.Sum(t, "things"))
+	}
+}
+
+// LogBuffer gives back the JSON records written to it, WaitRecord the
+// first one that matches.
+func TestLogBuffer(t *testing.T) {
+	var logs observabilitytest.LogBuffer
+	fmt.Fprintln(&logs, `{"msg":"first"}`)
+	fmt.Fprintln(&logs, `{"msg":"second","n":2}`)
+	r := logs.WaitRecord(t, 5*time.Second, func(r map[string]any) bool { return r["msg"] == "second" })
+	if r["n"] != float64(2) {
+		t.Fatalf("record %v", r)
+	}
+	if got := len(logs.Records(t)); got != 2 {
+		t.Fatalf("%d records, want 2", got)
 	}
 }
