@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/goleak"
+
+	"github.com/patron-go/patron/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -107,17 +110,13 @@ func get(t *testing.T, url string) (int, string) {
 // another goroutine, so the test waits for the condition, bounded.
 func waitStatus(t *testing.T, url string, want int) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := get(t, url)
-		if code == want {
-			return body
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s = %d %s, want %d", url, code, body, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var body string
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("GET %s to answer %d", url, want), func() bool {
+		var code int
+		code, body = get(t, url)
+		return code == want
+	})
+	return body
 }
 
 func TestRunWithoutComponentsServesDefaultEndpoints(t *testing.T) {

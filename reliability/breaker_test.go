@@ -7,18 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
 func waitState(t *testing.T, b *Breaker, want BreakerState) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for b.State() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("breaker state %s, want %s", b.State(), want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "breaker state "+want.String(), func() bool { return b.State() == want })
 }
 
 func stateGauge(t *testing.T, kit *observabilitytest.Kit, name string, s BreakerState) float64 {

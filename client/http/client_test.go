@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/reliability"
 )
@@ -431,13 +432,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	}
 
 	healthy.Store(true)
-	deadline := time.Now().Add(10 * time.Second)
-	for b.State() != reliability.BreakerHalfOpen {
-		if time.Now().After(deadline) {
-			t.Fatalf("breaker still %s", b.State())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "the breaker to half-open", func() bool { return b.State() == reliability.BreakerHalfOpen })
 	resp, body, err := do(t, c, t.Context(), nethttp.MethodGet, srv.URL, nil)
 	if err != nil || resp.StatusCode != 200 || string(body) != "ok" {
 		t.Fatalf("half-open trial: %v, %v", resp, err)

@@ -13,6 +13,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
@@ -231,10 +232,7 @@ func TestPoolMetrics(t *testing.T) {
 		_, err := db.ExecContext(ctx, "SELECT 1")
 		done <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for db.Stats().WaitCount == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling a condition, bounded
-	}
+	testenv.WaitFor(t, 10*time.Second, "the second caller to wait for a connection", func() bool { return db.Stats().WaitCount > 0 })
 	_ = conn.Close()
 	if err := <-done; err != nil {
 		t.Fatal(err)

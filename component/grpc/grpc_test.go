@@ -24,6 +24,7 @@ import (
 	patrongrpc "github.com/patron-go/patron/component/grpc"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/grpctest"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
@@ -112,13 +113,7 @@ func dial(t *testing.T, kit *observabilitytest.Kit, addr string, opts ...clientg
 
 func waitReady(t *testing.T, comp *patrongrpc.Component) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for comp.Ready(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("component not ready within %s: %v", waitFor, comp.Ready(t.Context()))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, waitFor, "the component to be ready", func() bool { return comp.Ready(t.Context()) == nil })
 }
 
 func payload(s string) *testgrpc.Payload { return &testgrpc.Payload{Body: []byte(s)} }

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
@@ -450,18 +451,14 @@ func TestGracefulDrain(t *testing.T) {
 	ts.cancel()
 	ts.cancel = nil
 	// The listener closes at once; wait for that before releasing.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.WaitFor(t, 5*time.Second, "the draining server to stop accepting connections", func() bool {
 		c, err := net.DialTimeout("tcp", strings.TrimPrefix(ts.URL, "http://"), time.Second)
 		if err != nil {
-			break
+			return true
 		}
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("server still accepts connections while draining")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, bounded
-	}
+		return false
+	})
 	select {
 	case err := <-ts.done:
 		t.Fatalf("Run returned before the in-flight request finished: %v", err)
