@@ -1,6 +1,8 @@
 package observability
 
 import (
+	"time"
+
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -66,4 +68,17 @@ func RecordError(span trace.Span, err error) {
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
 	span.SetAttributes(semconv.ErrorType(err))
+}
+
+// SpanStartTime is the start time the SDK recorded on a sampled span, so
+// that the span and the metrics and logs of its operation agree to the
+// nanosecond and the clock is read once; other spans (unsampled, no SDK)
+// fall back to the clock.
+func SpanStartTime(span trace.Span) time.Time {
+	if ro, ok := span.(interface{ StartTime() time.Time }); ok {
+		if t := ro.StartTime(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
 }

@@ -267,18 +267,6 @@ func (f *inflight) Deadline() (time.Time, bool) {
 	return f.Context.Deadline()
 }
 
-// startTime is the start time the SDK recorded on a sampled span, so that
-// the span and the duration metric agree and the clock is read once; other
-// spans (unsampled, no SDK) fall back to the clock.
-func startTime(span trace.Span) time.Time {
-	if ro, ok := span.(interface{ StartTime() time.Time }); ok {
-		if t := ro.StartTime(); !t.IsZero() {
-			return t
-		}
-	}
-	return time.Now()
-}
-
 // produce starts the PRODUCER span and writes the trace context into a
 // copy of the message's headers; the caller hands f.rec to franz-go.
 func (p *Producer) produce(ctx context.Context, m *Message, async bool) *inflight {
@@ -293,7 +281,7 @@ func (p *Producer) produce(ctx context.Context, m *Message, async bool) *infligh
 	f.Context, f.span = f.tel.spans.Start(ctx, HeaderCarrier{Headers: &f.rec.Headers})
 	f.sampled = f.span.SpanContext().IsSampled()
 	if f.tel.metrics.Timed(ctx) {
-		f.start = startTime(f.span)
+		f.start = observability.SpanStartTime(f.span)
 		// franz-go reads the clock for a record without a timestamp;
 		// this one is as good and spares that read.
 		f.rec.Timestamp = f.start

@@ -219,7 +219,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// too they cost three more allocations and copies per request, and the
 	// samplers Patron configures (parent-based, ratio) do not read them.
 	ctx, rw.span = s.tracer.Start(ctx, s.unmatched.spanNames[rw.method], s.startOpts...)
-	rw.start = startTime(rw.span)
+	rw.start = observability.SpanStartTime(rw.span)
 	s.active.add(rw.method, tls, 1)
 
 	r = r.WithContext(ctx)
@@ -375,18 +375,6 @@ func (s *server) loggerFor(ctx context.Context) *slog.Logger {
 		return s.logger
 	}
 	return patronlog.FromContext(ctx)
-}
-
-// startTime is the start time the SDK recorded on a sampled span, so that
-// the span, the duration metric and the access log agree to the nanosecond;
-// other spans (unsampled, no SDK) fall back to the clock.
-func startTime(span trace.Span) time.Time {
-	if ro, ok := span.(interface{ StartTime() time.Time }); ok {
-		if t := ro.StartTime(); !t.IsZero() {
-			return t
-		}
-	}
-	return time.Now()
 }
 
 // endTime is the sampled span's recorded end time, or start plus the time

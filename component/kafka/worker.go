@@ -29,18 +29,6 @@ import (
 // context for exemplars nobody looks at.
 func noExemplar() context.Context { return context.Background() }
 
-// startTime is the start time the SDK recorded on a sampled span, so that
-// the span and the metrics agree and the clock is read once; other spans
-// (unsampled, no SDK) fall back to the clock.
-func startTime(span trace.Span) time.Time {
-	if ro, ok := span.(interface{ StartTime() time.Time }); ok {
-		if t := ro.StartTime(); !t.IsZero() {
-			return t
-		}
-	}
-	return time.Now()
-}
-
 // errStopped means the partition was revoked or the component is stopping
 // while a message waited for a retry: it is left uncommitted.
 var errStopped = errors.New("kafka: partition worker stopped")
@@ -277,7 +265,7 @@ func (w *worker) startSpan(rec *kgo.Record) (context.Context, trace.Span) {
 func (w *worker) handleOne(rec *kgo.Record, msg *Message) bool {
 	ctx, span := w.startSpan(rec)
 	defer span.End()
-	now := startTime(span)
+	now := observability.SpanStartTime(span)
 	w.dm.Age(noExemplar(), rec.Timestamp, now)
 	err := w.attempts(ctx, span, 1, now, msg, nil)
 	switch {
