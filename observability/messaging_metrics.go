@@ -217,18 +217,22 @@ func (d *DestinationMetrics) with(extra ...attribute.KeyValue) []attribute.KeyVa
 	return append(d.base[:len(d.base):len(d.base)], extra...)
 }
 
-// Consumed counts n messages received from the broker.
-func (d *DestinationMetrics) Consumed(ctx context.Context, n int) {
-	d.m.consumed.Add(ctx, int64(n), d.baseOpt.add...)
+// Consumed counts n messages received from the broker. Exemplars are left
+// to the duration histogram (see Duration), so ctx gives this counter
+// none: each measurement would read the clock and the span context for
+// exemplars nobody looks at.
+func (d *DestinationMetrics) Consumed(_ context.Context, n int) {
+	d.m.consumed.Add(context.Background(), int64(n), d.baseOpt.add...)
 }
 
 // Age records the age of a message whose timestamp is sent, at now. A zero
 // sent (no timestamp) records nothing; clock skew never gives a negative age.
-func (d *DestinationMetrics) Age(ctx context.Context, sent, now time.Time) {
+// As for Consumed, ctx gives no exemplar.
+func (d *DestinationMetrics) Age(_ context.Context, sent, now time.Time) {
 	if sent.IsZero() {
 		return
 	}
-	d.m.age.Record(ctx, max(now.Sub(sent), 0).Seconds(), d.baseOpt.rec...)
+	d.m.age.Record(context.Background(), max(now.Sub(sent), 0).Seconds(), d.baseOpt.rec...)
 }
 
 // Count adds n messages with outcome o. Use Failed for failures, so that
@@ -267,7 +271,8 @@ func (d *DestinationMetrics) Failed(_ context.Context, n int, errType string) {
 }
 
 // Duration records one handler call that took elapsed; errType is "" on
-// success, or the error.type of its failure.
+// success, or the error.type of its failure. ctx (the span's) gives the
+// histogram its exemplars, which lead from a slow bucket to the trace.
 func (d *DestinationMetrics) Duration(ctx context.Context, elapsed time.Duration, errType string) {
 	opt := d.baseOpt
 	if errType != "" {

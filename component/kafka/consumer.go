@@ -311,7 +311,7 @@ func (c *Component) dispatch(cl *kgo.Client, p kgo.FetchTopicPartition) {
 	}
 	w.hwm.Store(p.HighWatermark)
 	if len(p.Records) > 0 {
-		w.dm.Consumed(noExemplar(), len(p.Records))
+		w.dm.Consumed(w.ctx, len(p.Records))
 		w.enqueue(p.Records)
 	}
 }

@@ -22,13 +22,6 @@ import (
 	"github.com/patron-go/patron/reliability"
 )
 
-// noExemplar is the context of every measurement but the handler duration:
-// exemplars (a sampled span's IDs kept with a measurement) lead from a slow
-// bucket of messaging.process.duration to its trace, while on the counters
-// and the message age each measurement would read the clock and the span
-// context for exemplars nobody looks at.
-func noExemplar() context.Context { return context.Background() }
-
 // errStopped means the partition was revoked or the component is stopping
 // while a message waited for a retry: it is left uncommitted.
 var errStopped = errors.New("kafka: partition worker stopped")
@@ -266,7 +259,7 @@ func (w *worker) handleOne(rec *kgo.Record, msg *Message) bool {
 	ctx, span := w.startSpan(rec)
 	defer span.End()
 	now := observability.SpanStartTime(span)
-	w.dm.Age(noExemplar(), rec.Timestamp, now)
+	w.dm.Age(ctx, rec.Timestamp, now)
 	err := w.attempts(ctx, span, 1, now, msg, nil)
 	switch {
 	case err == nil:
@@ -289,7 +282,7 @@ func (w *worker) handleBatch(recs []*kgo.Record) bool {
 	for i, r := range recs {
 		msgs[i] = newMessage(r)
 		carriers[i] = HeaderCarrier{Headers: &r.Headers}
-		w.dm.Age(noExemplar(), r.Timestamp, now)
+		w.dm.Age(w.ctx, r.Timestamp, now)
 	}
 	ctx, span := observability.StartBatchConsumerSpan(w.ctx, c.tracer, c.prop, carriers,
 		semconv.MessagingSystemKafka, w.tp.topic,
@@ -318,13 +311,13 @@ func (w *worker) attempts(ctx context.Context, span trace.Span, n int, start tim
 		}
 		err := w.call(ctx, start, msg, msgs)
 		if err == nil {
-			w.dm.Count(noExemplar(), observability.OutcomeProcessed, n)
+			w.dm.Count(ctx, observability.OutcomeProcessed, n)
 			return nil
 		}
 		if errors.Is(err, errStopped) {
 			return err
 		}
-		w.dm.Failed(noExemplar(), n, observability.ErrorType(err))
+		w.dm.Failed(ctx, n, observability.ErrorType(err))
 		if span.IsRecording() {
 			span.RecordError(err, trace.WithAttributes(attribute.Int("patron.attempt", attempt+1)))
 		}
@@ -340,7 +333,7 @@ func (w *worker) attempts(ctx context.Context, span trace.Span, n int, start tim
 		if !w.sleep(attempt) {
 			return errStopped
 		}
-		w.dm.Count(noExemplar(), observability.OutcomeRetried, n)
+		w.dm.Count(ctx, observability.OutcomeRetried, n)
 	}
 }
 
@@ -417,7 +410,7 @@ func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Recor
 		for attempt := 0; ; attempt++ {
 			derr := w.deadLetter(ctx, recs, err)
 			if derr == nil {
-				w.dm.Count(noExemplar(), observability.OutcomeDeadLettered, len(recs))
+				w.dm.Count(ctx, observability.OutcomeDeadLettered, len(recs))
 				logger.WarnContext(ctx, "kafka message sent to the dead-letter topic", append(where, "dead_letter_topic", c.cfg.failure.topic)...)
 				w.mark(last)
 				return true
@@ -428,7 +421,7 @@ func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Recor
 			}
 		}
 	default:
-		w.dm.Count(noExemplar(), observability.OutcomeSkipped, len(recs))
+		w.dm.Count(ctx, observability.OutcomeSkipped, len(recs))
 		logger.ErrorContext(ctx, "kafka message skipped after failed retries", where...)
 		w.mark(last)
 		return true
