@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/patron-go/patron/internal/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -27,11 +29,7 @@ func browser(t *testing.T) context.Context {
 		if p, lerr := exec.LookPath("chromium"); lerr == nil {
 			path = p
 		} else {
-			msg := "Chromium not installed (want " + chromiumPath + "; apt-get install chromium)"
-			if os.Getenv("PATRON_INTEGRATION") == "1" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+			testenv.Unavailable(t, "Chromium not installed (want "+chromiumPath+"; apt-get install chromium)")
 		}
 	}
 	opts := []chromedp.ExecAllocatorOption{
