@@ -1,17 +1,21 @@
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(shell go env GOPATH)/bin/golangci-lint
 
+# The library is the root module; examples/ and bench/ are modules of their
+# own that use it through a replace directive (see the README, "Modules").
+MODULES := . examples bench
+
 .PHONY: test lint fmt vet bench demo demo-compose talk tools
 
-## test: the whole test suite, race detector on (integration tests skip unless their servers answer; CI sets PATRON_INTEGRATION=1)
+## test: the whole test suite of every module, race detector on (integration tests skip unless their servers answer; CI sets PATRON_INTEGRATION=1)
 test:
-	go test -race -timeout 20m ./...
+	@set -e; for m in $(MODULES); do echo "== go test ($$m)"; (cd $$m && go test -race -timeout 20m ./...); done
 
-## lint: gofmt, go vet and golangci-lint
+## lint: go.mod tidy, gofmt, go vet and golangci-lint in every module
 lint: tools
+	@set -e; for m in $(MODULES); do (cd $$m && go mod tidy -diff) || (echo "go.mod of module $$m is not tidy: run go mod tidy there"; exit 1); done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
-	go vet ./...
-	$(GOLANGCI_LINT) run ./...
+	@set -e; for m in $(MODULES); do echo "== go vet, golangci-lint ($$m)"; (cd $$m && go vet ./... && $(GOLANGCI_LINT) run ./...); done
 
 tools:
 	@test -x $(GOLANGCI_LINT) && $(GOLANGCI_LINT) version 2>/dev/null | grep -q "$(patsubst v%,%,$(GOLANGCI_LINT_VERSION))" || \
@@ -22,17 +26,17 @@ fmt:
 
 ## bench: every benchmark once, with allocations
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	@set -e; for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...); done
 
 ## demo: the seven-service chain with the built-in trace viewer, no Docker needed
 demo:
-	go run ./examples/demo
+	cd examples && go run ./demo
 
 ## demo-compose: the same chain against the brokers of examples/docker-compose.yml
 demo-compose:
 	docker compose -f examples/docker-compose.yml up -d
-	go run ./examples/demo -external -aws-endpoint http://localhost:4100 -postgres "postgres://postgres@localhost:5432/test?sslmode=disable"
+	cd examples && go run ./demo -external -aws-endpoint http://localhost:4100 -postgres "postgres://postgres@localhost:5432/test?sslmode=disable"
 
 ## talk: the Tracing Talk chat on Kafka
 talk:
-	go run ./examples/tracing-talk
+	cd examples && go run ./tracing-talk

@@ -23,7 +23,7 @@ import (
 
 	kafkaclient "github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/component/kafka"
-	"github.com/patron-go/patron/internal/kafkatest"
+	"github.com/patron-go/patron/patrontest/kafkatest"
 )
 
 const partitions = 4

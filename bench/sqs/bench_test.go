@@ -21,7 +21,7 @@ import (
 
 	clientsqs "github.com/patron-go/patron/client/sqs"
 	"github.com/patron-go/patron/component/sqs"
-	"github.com/patron-go/patron/internal/sqstest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
 func TestMain(m *testing.M) {

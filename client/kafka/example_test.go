@@ -6,7 +6,7 @@ import (
 
 	"github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/encoding"
-	"github.com/patron-go/patron/internal/kafkatest"
+	"github.com/patron-go/patron/patrontest/kafkatest"
 )
 
 // Send waits for the broker's acknowledgement; SendAsync reports through a

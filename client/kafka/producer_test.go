@@ -17,8 +17,8 @@ import (
 	"github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/encoding"
-	"github.com/patron-go/patron/internal/kafkatest"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/kafkatest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/patron-go/patron/client/sqs"
 	"github.com/patron-go/patron/correlation"
-	"github.com/patron-go/patron/internal/sqstest"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
 func TestMain(m *testing.M) {

@@ -16,8 +16,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/patron-go/patron/component/sqs"
-	"github.com/patron-go/patron/internal/sqstest"
 	"github.com/patron-go/patron/observability"
+	"github.com/patron-go/patron/patrontest/sqstest"
 	"github.com/patron-go/patron/reliability"
 )
 

@@ -15,8 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/component/sqs"
-	"github.com/patron-go/patron/internal/sqstest"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
 // TestMain stops the shared emulator before looking for leaked goroutines,

@@ -18,8 +18,8 @@ import (
 	clientsqs "github.com/patron-go/patron/client/sqs"
 	"github.com/patron-go/patron/component/sqs"
 	"github.com/patron-go/patron/correlation"
-	"github.com/patron-go/patron/internal/sqstest"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
 func recordingHandler(rec *recorder) sqs.Handler {

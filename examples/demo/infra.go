@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/patron-go/patron/internal/amqpbroker"
-	"github.com/patron-go/patron/internal/kafkatest"
-	"github.com/patron-go/patron/internal/sqstest"
+	"github.com/patron-go/patron/examples/internal/amqpbroker"
+	"github.com/patron-go/patron/patrontest/kafkatest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 	"github.com/patron-go/patron/traceview"
 )
 

@@ -36,10 +36,12 @@ type process struct {
 func buildAll(ctx context.Context, moduleRoot, binDir string, svcs []service, out io.Writer) error {
 	args := []string{"build", "-o", binDir + string(filepath.Separator)}
 	for _, s := range svcs {
-		args = append(args, "./"+s.pkg)
+		args = append(args, "./"+strings.TrimPrefix(s.pkg, "examples/"))
 	}
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = moduleRoot
+	// The services belong to the examples module, which uses the library
+	// in moduleRoot through its replace directive.
+	cmd.Dir = filepath.Join(moduleRoot, "examples")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building the services (go %s): %w", strings.Join(args, " "), err)

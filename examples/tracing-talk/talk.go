@@ -19,9 +19,9 @@ import (
 
 	"github.com/patron-go/patron"
 	patronredis "github.com/patron-go/patron/client/redis"
-	"github.com/patron-go/patron/internal/kafkatest"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
+	"github.com/patron-go/patron/patrontest/kafkatest"
 	"github.com/patron-go/patron/traceview"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/patron-go/patron/internal/amqpbroker"
+	"github.com/patron-go/patron/examples/internal/amqpbroker"
 )
 
 // A broker on a free loopback port, used with the ordinary RabbitMQ client.

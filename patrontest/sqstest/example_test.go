@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/patron-go/patron/internal/sqstest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
 // Start an emulator on a free loopback port, as the demo launcher does, and

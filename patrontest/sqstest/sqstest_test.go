@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/goleak"
 
-	"github.com/patron-go/patron/internal/sqstest"
+	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
 func TestMain(m *testing.M) {
