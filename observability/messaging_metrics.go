@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -428,32 +427,4 @@ func (p *ProducerMetrics) Sent(_ context.Context, destination string, n int, err
 // Duration records one send operation to destination that took elapsed.
 func (p *ProducerMetrics) Duration(ctx context.Context, destination string, elapsed time.Duration, errType string) {
 	p.duration.Record(ctx, elapsed.Seconds(), p.attrs(destination, errType).rec...)
-}
-
-// ErrorType names err for the error.type attribute of messaging metrics:
-// "canceled" and "timeout" for context errors, the value of an
-// ErrorType() string method in err's chain, the Go type name of err for
-// a named error type, and "_OTHER" for anonymous errors (errors.New,
-// fmt.Errorf), whose type says nothing. It returns "" for a nil err.
-func ErrorType(err error) string {
-	if err == nil {
-		return ""
-	}
-	var et interface{ ErrorType() string }
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.As(err, &et):
-		if s := et.ErrorType(); s != "" {
-			return s
-		}
-	}
-	switch t := reflect.TypeOf(err).String(); t {
-	case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
-		return "_OTHER"
-	default:
-		return t
-	}
 }

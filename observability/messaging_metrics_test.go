@@ -2,8 +2,6 @@ package observability_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -15,32 +13,6 @@ import (
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
-
-type typedErr struct{}
-
-func (typedErr) Error() string { return "typed" }
-
-type codedErr struct{}
-
-func (codedErr) Error() string     { return "coded" }
-func (codedErr) ErrorType() string { return "throttled" }
-
-func TestErrorType(t *testing.T) {
-	for err, want := range map[error]string{
-		nil:                                  "",
-		errors.New("x"):                      "_OTHER",
-		fmt.Errorf("w: %w", errors.New("x")): "_OTHER",
-		context.Canceled:                     "canceled",
-		fmt.Errorf("w: %w", context.DeadlineExceeded): "timeout",
-		typedErr{}:                        "observability_test.typedErr",
-		fmt.Errorf("w: %w", codedErr{}):   "throttled",
-		errors.Join(errors.New("a"), nil): "_OTHER",
-	} {
-		if got := observability.ErrorType(err); got != want {
-			t.Errorf("ErrorType(%v) = %q, want %q", err, got, want)
-		}
-	}
-}
 
 // TestConsumerMetrics proves the instrument names, units and attributes that
 // every consumer shares, and that one counter carries every outcome.
