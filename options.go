@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	patronhttp "github.com/patron-go/patron/component/http"
-	"github.com/patron-go/patron/observability"
+	"github.com/patron-go/patron/observability/telemetry"
 )
 
 // Option configures a Service. Options win over environment variables.
@@ -31,7 +31,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	shutdownDelay   time.Duration
 	sighup          func()
-	obsOpts         []observability.SetupOption
+	obsOpts         []telemetry.SetupOption
 	handler         http.Handler
 	routes          []*patronhttp.Route
 	setOptions      map[string]bool
@@ -154,7 +154,7 @@ func WithSIGHUP(fn func()) Option {
 // of an SDK provider built from OTEL_* variables.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
-		c.obsOpts = append(c.obsOpts, observability.WithTracerProvider(tp))
+		c.obsOpts = append(c.obsOpts, telemetry.WithTracerProvider(tp))
 		return nil
 	}
 }
@@ -162,7 +162,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithMeterProvider makes the service use mp (owned by the caller).
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
-		c.obsOpts = append(c.obsOpts, observability.WithMeterProvider(mp))
+		c.obsOpts = append(c.obsOpts, telemetry.WithMeterProvider(mp))
 		return nil
 	}
 }
@@ -170,7 +170,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // WithPropagator overrides OTEL_PROPAGATORS.
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *config) error {
-		c.obsOpts = append(c.obsOpts, observability.WithPropagator(p))
+		c.obsOpts = append(c.obsOpts, telemetry.WithPropagator(p))
 		return nil
 	}
 }
@@ -178,13 +178,13 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 // WithSpanExporter adds a span exporter to the service's tracer provider.
 func WithSpanExporter(e sdktrace.SpanExporter) Option {
 	return func(c *config) error {
-		c.obsOpts = append(c.obsOpts, observability.WithSpanExporter(e))
+		c.obsOpts = append(c.obsOpts, telemetry.WithSpanExporter(e))
 		return nil
 	}
 }
 
-// WithObservability passes options straight to observability.Setup.
-func WithObservability(opts ...observability.SetupOption) Option {
+// WithObservability passes options straight to telemetry.Setup.
+func WithObservability(opts ...telemetry.SetupOption) Option {
 	return func(c *config) error {
 		c.obsOpts = append(c.obsOpts, opts...)
 		return nil

@@ -22,8 +22,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
+	"github.com/patron-go/patron/observability/telemetry"
 )
 
 // Component is a long-running part of a service: an HTTP or gRPC server, a
@@ -62,7 +62,7 @@ type Service struct {
 	cfg           config
 	logger        *slog.Logger
 	level         *slog.LevelVar
-	obs           *observability.Provider
+	obs           *telemetry.Provider
 
 	shuttingDown atomic.Bool
 	mu           sync.Mutex
@@ -104,8 +104,8 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		s.logger = patronlog.New(os.Stderr, format, s.level,
 			slog.String("service", name), slog.String("version", version), slog.String("instance", instanceName()))
 	}
-	obsOpts := append([]observability.SetupOption{observability.WithErrorLogger(s.logger)}, cfg.obsOpts...)
-	obs, err := observability.Setup(context.Background(), name, version, obsOpts...)
+	obsOpts := append([]telemetry.SetupOption{telemetry.WithErrorLogger(s.logger)}, cfg.obsOpts...)
+	obs, err := telemetry.Setup(context.Background(), name, version, obsOpts...)
 	if err != nil {
 		return nil, err
 	}

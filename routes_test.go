@@ -13,8 +13,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	patronhttp "github.com/patron-go/patron/component/http"
-	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/observability/telemetry"
 )
 
 func TestWithRoutesServesOnDefaultServer(t *testing.T) {
@@ -32,7 +32,7 @@ func TestWithRoutesServesOnDefaultServer(t *testing.T) {
 		WithMeterProvider(kit.MeterProvider),
 		WithPropagator(kit.Propagator),
 		// The routes must use the service's providers, not the globals.
-		WithObservability(observability.WithoutGlobals()),
+		WithObservability(telemetry.WithoutGlobals()),
 	})
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, r.base+"/hello/ada", nil)
 	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")

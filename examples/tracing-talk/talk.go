@@ -19,8 +19,8 @@ import (
 
 	"github.com/patron-go/patron"
 	patronredis "github.com/patron-go/patron/client/redis"
-	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
+	"github.com/patron-go/patron/observability/telemetry"
 	"github.com/patron-go/patron/patrontest/kafkatest"
 	"github.com/patron-go/patron/traceview"
 )
@@ -183,7 +183,7 @@ func (t *talk) newService(ctx context.Context, name string) (*patron.Service, er
 		patron.WithHTTPAddr("127.0.0.1:0"),
 		patron.WithLogger(t.logger(name)),
 		patron.WithSpanExporter(exp),
-		patron.WithObservability(observability.WithoutGlobals()),
+		patron.WithObservability(telemetry.WithoutGlobals()),
 		patron.WithShutdownTimeout(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -1,4 +1,4 @@
-package observability
+package telemetry
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -187,7 +186,7 @@ func TestOTLPExportReachesRealReceiver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, span := Tracer(p.TracerProvider(), "test").Start(t.Context(), "exported-op")
+			_, span := p.TracerProvider().Tracer("test").Start(t.Context(), "exported-op")
 			span.End()
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
@@ -209,20 +208,5 @@ func TestNoExportWithoutConfiguration(t *testing.T) {
 	}
 	if c.tracesExporter || c.metricsExporter {
 		t.Fatalf("exporters enabled without configuration: %+v", c)
-	}
-}
-
-// SpanStartTime gives a sampled SDK span's own start time, and the clock for
-// a span that records none.
-func TestSpanStartTime(t *testing.T) {
-	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	tp := sdktrace.NewTracerProvider()
-	_, span := tp.Tracer("t").Start(t.Context(), "op", trace.WithTimestamp(at))
-	if got := SpanStartTime(span); !got.Equal(at) {
-		t.Errorf("sampled span: %v, want %v", got, at)
-	}
-	before := time.Now()
-	if got := SpanStartTime(trace.SpanFromContext(t.Context())); got.Before(before) {
-		t.Errorf("span without a start time: %v, want the clock (after %v)", got, before)
 	}
 }

@@ -1,8 +1,11 @@
-// Package observability sets up OpenTelemetry for a Patron service (tracer and
-// meter providers, propagators, exporters, resource, Prometheus registry) and
-// holds the helpers that every component and client uses to name spans and
-// attributes the same way.
-package observability
+// Package telemetry builds the OpenTelemetry SDK pipeline of a Patron
+// service: tracer and meter providers, propagators from OTEL_PROPAGATORS,
+// exporters from the OTEL_* variables (autoexport), the resource and the
+// Prometheus registry behind /metrics. Only the service (package patron) and
+// programs that assemble their own service need it; components and clients
+// depend on the API-only helpers of package observability, so that they do
+// not compile the SDK and every exporter.
+package telemetry
 
 import (
 	"context"
