@@ -11,7 +11,9 @@ import (
 	"github.com/patron-go/patron/internal/awsattr"
 )
 
-func text(v types.MessageAttributeValue) (string, bool) { return awsattr.Text(v.DataType, v.StringValue) }
+func text(v types.MessageAttributeValue) (string, bool) {
+	return awsattr.Text(v.DataType, v.StringValue)
+}
 
 func TestCarrierHelpers(t *testing.T) {
 	attrs := map[string]types.MessageAttributeValue{
