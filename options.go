@@ -34,6 +34,7 @@ type config struct {
 	obsOpts         []telemetry.SetupOption
 	handler         http.Handler
 	routes          []*patronhttp.Route
+	openTracing     bool
 	setOptions      map[string]bool
 }
 

@@ -63,6 +63,7 @@ type Service struct {
 	logger        *slog.Logger
 	level         *slog.LevelVar
 	obs           *telemetry.Provider
+	tp            trace.TracerProvider // obs's, or the OpenTracing bridge's wrapper of it
 
 	shuttingDown atomic.Bool
 	mu           sync.Mutex
@@ -110,6 +111,13 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s.obs = obs
+	s.tp = obs.TracerProvider()
+	if cfg.openTracing {
+		if err := s.setupOpenTracing(); err != nil {
+			_ = obs.Shutdown(context.Background())
+			return nil, err
+		}
+	}
 	if err := s.buildRoutes(); err != nil {
 		_ = obs.Shutdown(context.Background())
 		return nil, err
@@ -199,7 +207,7 @@ func (s *Service) Logger() *slog.Logger { return s.logger }
 
 // TracerProvider returns the service's tracer provider, to pass to components
 // and clients.
-func (s *Service) TracerProvider() trace.TracerProvider { return s.obs.TracerProvider() }
+func (s *Service) TracerProvider() trace.TracerProvider { return s.tp }
 
 // MeterProvider returns the service's meter provider.
 func (s *Service) MeterProvider() metric.MeterProvider { return s.obs.MeterProvider() }

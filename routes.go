@@ -43,7 +43,7 @@ func (s *Service) buildRoutes() error {
 		return nil
 	}
 	h, err := patronhttp.NewHandler(patronhttp.WithRoutes(s.cfg.routes...),
-		patronhttp.WithTracerProvider(s.obs.TracerProvider()),
+		patronhttp.WithTracerProvider(s.TracerProvider()),
 		patronhttp.WithMeterProvider(s.obs.MeterProvider()),
 		patronhttp.WithPropagator(s.obs.Propagator()),
 		patronhttp.WithLogger(s.logger))
