@@ -172,20 +172,44 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 // withOpenTracingBaggage adds the baggage items of sc to bag; an item of the
 // same key wins over bag's member, as the bridge has it.
 func withOpenTracingBaggage(bag baggage.Baggage, sc ot.SpanContext) (baggage.Baggage, bool) {
+	c := collectors.Get().(*collector)
+	defer func() {
+		clear(c.items)
+		c.items = c.items[:0]
+		collectors.Put(c)
+	}()
+	// Most spans have no baggage: collecting through a pooled function
+	// keeps those free of the closure a ForeachBaggageItem call allocates.
+	sc.ForeachBaggageItem(c.add)
 	changed := false
-	sc.ForeachBaggageItem(func(k, v string) bool {
-		if bag.Member(k).Value() == v {
-			return true
+	for _, it := range c.items {
+		if bag.Member(it[0]).Value() == it[1] {
+			continue
 		}
-		if m, err := baggage.NewMemberRaw(k, v); err == nil {
+		if m, err := baggage.NewMemberRaw(it[0], it[1]); err == nil {
 			if b, err := bag.SetMember(m); err == nil {
 				bag, changed = b, true
 			}
 		}
-		return true
-	})
+	}
 	return bag, changed
 }
+
+// collector gathers the baggage items of a span context; its add is bound
+// once, when the pool makes it.
+type collector struct {
+	items [][2]string
+	add   func(k, v string) bool
+}
+
+var collectors = sync.Pool{New: func() any {
+	c := &collector{}
+	c.add = func(k, v string) bool {
+		c.items = append(c.items, [2]string{k, v})
+		return true
+	}
+	return c
+}}
 
 // The bridge marks the link it makes of a FollowsFrom reference with this
 // attribute.
