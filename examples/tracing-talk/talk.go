@@ -174,17 +174,18 @@ func run(ctx context.Context, cfg config, ready func(endpoints)) (err error) {
 // Several services share this process, so none of them installs the
 // OpenTelemetry globals: each has its own tracer provider, named after it,
 // which its components and clients are given explicitly.
-func (t *talk) newService(ctx context.Context, name string) (*patron.Service, error) {
+func (t *talk) newService(ctx context.Context, name string, opts ...patron.Option) (*patron.Service, error) {
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(t.otlp), otlptracehttp.WithInsecure())
 	if err != nil {
 		return nil, fmt.Errorf("%s: OTLP exporter: %w", name, err)
 	}
-	svc, err := patron.New(name, version,
+	svc, err := patron.New(name, version, append([]patron.Option{
 		patron.WithHTTPAddr("127.0.0.1:0"),
 		patron.WithLogger(t.logger(name)),
 		patron.WithSpanExporter(exp),
 		patron.WithObservability(telemetry.WithoutGlobals()),
-		patron.WithShutdownTimeout(10*time.Second))
+		patron.WithShutdownTimeout(10 * time.Second),
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
