@@ -169,7 +169,7 @@ func TestFollowsFrom(t *testing.T) {
 
 func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
 	for _, a := range attrs {
-		if a.Key == want.Key && a.Value.Emit() == want.Value.Emit() {
+		if a.Key == want.Key && a.Value == want.Value {
 			return true
 		}
 	}
