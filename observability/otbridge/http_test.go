@@ -47,20 +47,27 @@ func serveHTTP(t *testing.T, kit *observabilitytest.Kit, svc service, pattern st
 	if err != nil {
 		t.Fatal(err)
 	}
+	runUntilCleanup(t, c)
+	addr, err := c.Addr(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + addr.String()
+}
+
+// runUntilCleanup runs c until t ends, then stops it and checks that it
+// stopped cleanly.
+func runUntilCleanup(t *testing.T, c interface{ Run(context.Context) error }) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("http component: %v", err)
+			t.Errorf("%T: %v", c, err)
 		}
 	})
-	addr, err := c.Addr(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + addr.String()
 }
 
 // Over real servers: Patron's SERVER span > OpenTracing span > Patron's

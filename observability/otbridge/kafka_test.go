@@ -44,15 +44,7 @@ func (e *kafkaEnv) consume(t *testing.T, topic string, h kafka.Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer: %v", err)
-		}
-	})
+	runUntilCleanup(t, c)
 	testenv.WaitFor(t, wait, "consumer ready", func() bool { return c.Ready(t.Context()) == nil })
 }
 
