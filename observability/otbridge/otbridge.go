@@ -105,7 +105,7 @@ func New(tp trace.TracerProvider, prop propagation.TextMapPropagator, opts ...Op
 	}
 	inner := bridge.NewTracerProvider(bt, tp)
 	bt.SetOpenTelemetryTracer(followsFromTracer{inner: inner.Tracer(Scope).(*bridge.WrapperTracer)})
-	return bt, &provider{inner: inner}, nil
+	return bt, &provider{inner: inner, collectors: &sync.Pool{New: newCollector}}, nil
 }
 
 // newWarner reports each distinct warning of the bridge once: they describe
@@ -128,18 +128,20 @@ func newWarner(l *slog.Logger) bridge.BridgeWarningHandler {
 // carry baggage across the APIs.
 type provider struct {
 	embedded.TracerProvider
-	inner *bridge.TracerProvider
+	inner      *bridge.TracerProvider
+	collectors *sync.Pool // of *collector
 }
 
 // Tracer returns a tracer of the wrapped provider whose spans are also the
 // active OpenTracing span of the contexts it returns.
 func (p *provider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
-	return &tracer{inner: p.inner.Tracer(name, opts...)}
+	return &tracer{inner: p.inner.Tracer(name, opts...), collectors: p.collectors}
 }
 
 type tracer struct {
 	embedded.Tracer
-	inner trace.Tracer // a *bridge.WrapperTracer
+	inner      trace.Tracer // a *bridge.WrapperTracer
+	collectors *sync.Pool
 }
 
 // Start starts the span as the bridge's wrapper does, and carries baggage
@@ -150,7 +152,7 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 	bag := baggage.FromContext(ctx)
 	changed := false
 	if parent := ot.SpanFromContext(ctx); parent != nil {
-		bag, changed = withOpenTracingBaggage(bag, parent.Context())
+		bag, changed = t.withOpenTracingBaggage(bag, parent.Context())
 	}
 	ctx, span := t.inner.Start(ctx, name, opts...)
 	if bag.Len() == 0 {
@@ -171,12 +173,12 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 
 // withOpenTracingBaggage adds the baggage items of sc to bag; an item of the
 // same key wins over bag's member, as the bridge has it.
-func withOpenTracingBaggage(bag baggage.Baggage, sc ot.SpanContext) (baggage.Baggage, bool) {
-	c := collectors.Get().(*collector)
+func (t *tracer) withOpenTracingBaggage(bag baggage.Baggage, sc ot.SpanContext) (baggage.Baggage, bool) {
+	c := t.collectors.Get().(*collector)
 	defer func() {
 		clear(c.items)
 		c.items = c.items[:0]
-		collectors.Put(c)
+		t.collectors.Put(c)
 	}()
 	// Most spans have no baggage: collecting through a pooled function
 	// keeps those free of the closure a ForeachBaggageItem call allocates.
@@ -196,20 +198,20 @@ func withOpenTracingBaggage(bag baggage.Baggage, sc ot.SpanContext) (baggage.Bag
 }
 
 // collector gathers the baggage items of a span context; its add is bound
-// once, when the pool makes it.
+// once, by newCollector.
 type collector struct {
 	items [][2]string
 	add   func(k, v string) bool
 }
 
-var collectors = sync.Pool{New: func() any {
+func newCollector() any {
 	c := &collector{}
 	c.add = func(k, v string) bool {
 		c.items = append(c.items, [2]string{k, v})
 		return true
 	}
 	return c
-}}
+}
 
 // The bridge marks the link it makes of a FollowsFrom reference with this
 // attribute.

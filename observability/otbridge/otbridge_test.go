@@ -243,3 +243,28 @@ func TestWarningsOnce(t *testing.T) {
 		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }
+
+// Spans started in parallel under one span with baggage (a handler's
+// fan-out) only read their parent: no data race.
+func TestBaggageFanOut(t *testing.T) {
+	kit, tracer, tp := newBridge(t)
+	ctx := kit.Propagator.Extract(t.Context(), propagation.MapCarrier{"baggage": "user=alice"})
+	ctx, server := tp.Tracer("test").Start(ctx, "server")
+	defer server.End()
+	span, ctx := ot.StartSpanFromContextWithTracer(ctx, tracer, "handle")
+	span.SetBaggageItem("tenant", "t1")
+	defer span.Finish()
+	done := make(chan string, 8)
+	for range cap(done) {
+		go func() {
+			cctx, client := tp.Tracer("test").Start(ctx, "client")
+			defer client.End()
+			done <- baggage.FromContext(cctx).String()
+		}()
+	}
+	for range cap(done) {
+		if got := <-done; !strings.Contains(got, "tenant=t1") || !strings.Contains(got, "user=alice") {
+			t.Errorf("client baggage %q", got)
+		}
+	}
+}
