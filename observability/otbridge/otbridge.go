@@ -104,7 +104,11 @@ func New(tp trace.TracerProvider, prop propagation.TextMapPropagator, opts ...Op
 		bt.SetTextMapPropagator(prop)
 	}
 	inner := bridge.NewTracerProvider(bt, tp)
-	bt.SetOpenTelemetryTracer(followsFromTracer{inner: inner.Tracer(Scope).(*bridge.WrapperTracer)})
+	wrapper, ok := inner.Tracer(Scope).(deferringTracer)
+	if !ok {
+		return nil, nil, errors.New("otbridge: the bridge's wrapper tracer cannot defer its context set-up")
+	}
+	bt.SetOpenTelemetryTracer(followsFromTracer{inner: wrapper})
 	return bt, &provider{inner: inner, collectors: &sync.Pool{New: newCollector}}, nil
 }
 
@@ -147,7 +151,8 @@ type tracer struct {
 // Start starts the span as the bridge's wrapper does, and carries baggage
 // across the APIs: the span's OpenTracing baggage gets the context's W3C
 // baggage, and the context's W3C baggage gets the OpenTracing baggage of the
-// parent span. Without baggage this costs a context lookup.
+// parent span. Without baggage this costs two context lookups and, under a
+// parent span, a pooled collector.
 func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	bag := baggage.FromContext(ctx)
 	changed := false
@@ -226,7 +231,13 @@ const (
 // trace it follows.
 type followsFromTracer struct {
 	embedded.Tracer
-	inner *bridge.WrapperTracer
+	inner deferringTracer
+}
+
+// deferringTracer is what the bridge's wrapper tracer is.
+type deferringTracer interface {
+	trace.Tracer
+	migration.DeferredContextSetupTracerExtension
 }
 
 // Start is called by the bridge tracer's StartSpan with a context that
