@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	patronhttp "github.com/patron-go/patron/component/http"
 	patronlog "github.com/patron-go/patron/observability/log"
 )
 
@@ -25,10 +28,28 @@ const (
 	writeTimeout      = 90 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 1 << 20
-	readyCheckTimeout = 2 * time.Second
 )
 
-func newServer(h http.Handler) *http.Server {
+// debugPortOffset places the default debug address next to the service
+// port: 127.0.0.1:50099 for the default 50000, and one address per service
+// when several share a host on neighbouring ports.
+const debugPortOffset = 99
+
+// errNoDebugAddr is DebugAddr's answer when the debug endpoints have no
+// server of their own.
+var errNoDebugAddr = errors.New("patron: the debug endpoints have no address of their own (off, on the service port, or their default address was taken)")
+
+// servers are the default HTTP server and, when the management endpoints
+// have an address of their own, the debug server.
+type servers struct {
+	list  []*http.Server
+	debug net.Addr
+}
+
+func (s *Service) newServer(ctx context.Context, h http.Handler) *http.Server {
+	// Requests carry the service's logger (observability/log.FromContext)
+	// and outlive Run's context, which only starts the drain.
+	base := patronlog.WithContext(context.WithoutCancel(ctx), s.logger)
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -36,35 +57,38 @@ func newServer(h http.Handler) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 }
 
-// startHTTP starts the default server and, when configured, the separate
-// debug server. Listening happens here, in Run, so New has no side effects.
-func (s *Service) startHTTP() ([]*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /alive", func(w http.ResponseWriter, _ *http.Request) {
+// startHTTP starts the default server and, unless the debug endpoints are
+// off or on the service port, the debug server. Listening happens here, in
+// Run, so New has no side effects.
+func (s *Service) startHTTP(ctx context.Context) (*servers, error) {
+	service := http.NewServeMux()
+	var debug *http.ServeMux // the debug server's mux, nil without one
+	if s.cfg.debugMode == debugDefault || s.cfg.debugMode == debugSeparate {
+		debug = http.NewServeMux()
+	}
+	endpoints := service
+	if s.cfg.endpointsOnDebug {
+		endpoints = debug
+	}
+	endpoints.HandleFunc("GET /alive", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "alive\n")
 	})
-	mux.HandleFunc("GET /ready", s.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.obs.Gatherer(), promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	endpoints.HandleFunc("GET /ready", s.handleReady)
+	endpoints.Handle("GET /metrics", promhttp.HandlerFor(s.obs.Gatherer(), promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	switch s.cfg.debugMode {
+	case debugOnService:
+		s.mountDebug(service)
+	case debugDefault, debugSeparate:
+		s.mountDebug(debug)
+	}
 	if s.cfg.handler != nil {
-		mux.Handle("/", s.cfg.handler)
-	}
-
-	debugMux := mux
-	if s.cfg.debugAddr != "" {
-		debugMux = http.NewServeMux()
-	}
-	if !s.cfg.debugOff {
-		debugMux.HandleFunc("/debug/pprof/", pprof.Index)
-		debugMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		debugMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		debugMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		debugMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		debugMux.HandleFunc("GET /debug/log-level", s.handleGetLogLevel)
-		debugMux.HandleFunc("PUT /debug/log-level", s.handlePutLogLevel)
+		service.Handle("/", s.cfg.handler)
 	}
 
 	ln := s.cfg.httpListener
@@ -74,85 +98,97 @@ func (s *Service) startHTTP() ([]*http.Server, error) {
 			return nil, fmt.Errorf("patron: default HTTP server on %s: %w", s.cfg.httpAddr, err)
 		}
 	}
-	servers := []*http.Server{newServer(mux)}
+	srv := &servers{list: []*http.Server{s.newServer(ctx, service)}}
 	listeners := []net.Listener{ln}
-	if s.cfg.debugAddr != "" && !s.cfg.debugOff {
-		dl, err := net.Listen("tcp", s.cfg.debugAddr)
-		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("patron: debug HTTP server on %s: %w", s.cfg.debugAddr, err)
+	if debug != nil {
+		addr := s.cfg.debugAddr
+		if s.cfg.debugMode == debugDefault {
+			addr = s.defaultDebugAddr()
 		}
-		servers = append(servers, newServer(debugMux))
-		listeners = append(listeners, dl)
+		dl, err := net.Listen("tcp", addr)
+		switch {
+		case err == nil:
+			srv.list = append(srv.list, s.newServer(ctx, debug))
+			listeners = append(listeners, dl)
+			srv.debug = dl.Addr()
+		case s.cfg.debugMode == debugDefault && !s.cfg.endpointsOnDebug:
+			// Another service on this host holds the default address:
+			// this one runs on without profiling rather than not at all.
+			s.logger.WarnContext(ctx, "debug endpoints off: their default address is taken (set PATRON_DEBUG_ADDR)",
+				"addr", addr, "error", err)
+		default:
+			_ = ln.Close()
+			return nil, fmt.Errorf("patron: debug HTTP server on %s: %w", addr, err)
+		}
 	}
-	for i, srv := range servers {
-		srv.ErrorLog = nil
+	for i, hs := range srv.list {
 		go func() {
-			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := hs.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.logger.Error("HTTP server stopped", "addr", listeners[i].Addr().String(), "error", err)
 			}
 		}()
 	}
-	s.httpAddr = ln.Addr()
+	s.httpAddr, s.debugAddr = ln.Addr(), srv.debug
 	close(s.httpReady)
-	return servers, nil
+	return srv, nil
 }
 
-func shutdownServers(ctx context.Context, servers []*http.Server) error {
+// defaultDebugAddr is loopback at the service port + debugPortOffset, or a
+// free port when the service port is chosen by the system (port 0, a
+// listener given with WithHTTPListener), so that tests never collide.
+func (s *Service) defaultDebugAddr() string {
+	if s.cfg.httpListener != nil {
+		return "127.0.0.1:0"
+	}
+	_, p, _ := net.SplitHostPort(s.cfg.httpAddr) // validated in New
+	port, err := strconv.Atoi(p)
+	if err != nil || port == 0 || port+debugPortOffset > 65535 {
+		return "127.0.0.1:0"
+	}
+	return "127.0.0.1:" + strconv.Itoa(port+debugPortOffset)
+}
+
+// mountDebug registers pprof and the log level endpoints on mux, behind
+// the debug API key when one is set.
+func (s *Service) mountDebug(mux *http.ServeMux) {
+	guard := func(h http.HandlerFunc) http.Handler { return h }
+	if s.cfg.debugAPIKey != "" {
+		auth, _ := patronhttp.NewAPIKeyAuthenticator(s.cfg.debugAPIKey) // validated: not empty
+		guard = func(h http.HandlerFunc) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if err := auth.Authenticate(r); err != nil {
+					w.Header().Set("WWW-Authenticate", `Apikey realm="patron-debug"`)
+					patronhttp.WriteProblem(w, r, http.StatusUnauthorized, "missing or invalid API key")
+					return
+				}
+				h(w, r)
+			})
+		}
+	}
+	mux.Handle("/debug/pprof/", guard(pprof.Index))
+	mux.Handle("/debug/pprof/cmdline", guard(pprof.Cmdline))
+	mux.Handle("/debug/pprof/profile", guard(pprof.Profile))
+	mux.Handle("/debug/pprof/symbol", guard(pprof.Symbol))
+	mux.Handle("/debug/pprof/trace", guard(pprof.Trace))
+	mux.Handle("GET /debug/log-level", guard(s.handleGetLogLevel))
+	mux.Handle("PUT /debug/log-level", guard(s.handlePutLogLevel))
+}
+
+func (srv *servers) shutdown(ctx context.Context) error {
 	var errs []error
-	for _, srv := range servers {
-		if err := srv.Shutdown(ctx); err != nil {
-			_ = srv.Close()
+	for _, hs := range srv.list {
+		if err := hs.Shutdown(ctx); err != nil {
+			_ = hs.Close()
 			errs = append(errs, fmt.Errorf("patron: draining HTTP server: %w", err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-type readiness struct {
-	Status     string           `json:"status"`
-	Components []componentState `json:"components"`
-}
-
-type componentState struct {
-	Name  string `json:"name"`
-	Ready bool   `json:"ready"`
-	State string `json:"state"` // running, stopped (returned nil early) or not_ready
-	Error string `json:"error,omitempty"`
-}
-
-func (s *Service) handleReady(w http.ResponseWriter, r *http.Request) {
-	res := readiness{Status: "ready", Components: []componentState{}}
-	s.mu.Lock()
-	running := s.running
-	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(r.Context(), readyCheckTimeout)
-	defer cancel()
-	for _, rc := range running {
-		st := componentState{Name: rc.name, Ready: true, State: "running"}
-		if rc.done.Load() {
-			// A component that finished its work without error (a one-off
-			// job) must not keep the service out of rotation.
-			st.State = "stopped"
-		} else if rcheck, ok := rc.c.(ReadyChecker); ok {
-			if err := rcheck.Ready(ctx); err != nil {
-				st.Ready, st.State, st.Error = false, "not_ready", err.Error()
-			}
-		}
-		if !st.Ready {
-			res.Status = "not_ready"
-		}
-		res.Components = append(res.Components, st)
+func (srv *servers) close() {
+	for _, hs := range srv.list {
+		_ = hs.Close()
 	}
-	if s.shuttingDown.Load() {
-		res.Status = "shutting_down"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if res.Status != "ready" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_ = json.NewEncoder(w).Encode(res)
 }
 
 func (s *Service) handleGetLogLevel(w http.ResponseWriter, _ *http.Request) {
@@ -164,7 +200,7 @@ func (s *Service) handleGetLogLevel(w http.ResponseWriter, _ *http.Request) {
 func (s *Service) handlePutLogLevel(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1024))
 	if err != nil {
-		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		patronhttp.WriteProblem(w, r, http.StatusBadRequest, "reading body: "+err.Error())
 		return
 	}
 	raw := strings.TrimSpace(string(body))
@@ -173,7 +209,7 @@ func (s *Service) handlePutLogLevel(w http.ResponseWriter, r *http.Request) {
 			Level string `json:"level"`
 		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			http.Error(w, "malformed JSON body: "+err.Error(), http.StatusBadRequest)
+			patronhttp.WriteProblem(w, r, http.StatusBadRequest, "malformed JSON body: "+err.Error())
 			return
 		}
 		raw = req.Level
@@ -183,7 +219,15 @@ func (s *Service) handlePutLogLevel(w http.ResponseWriter, r *http.Request) {
 	}
 	lvl, err := patronlog.ParseLevel(raw)
 	if err != nil || raw == "" {
-		http.Error(w, fmt.Sprintf("invalid level %q: want debug, info, warn or error", raw), http.StatusBadRequest)
+		patronhttp.WriteProblem(w, r, http.StatusBadRequest, fmt.Sprintf("invalid level %q: want debug, info, warn or error", raw))
+		return
+	}
+	if lvl < s.levelFloor {
+		// The logger given with WithLogger drops these records itself:
+		// answering 200 would promise logs that never come.
+		patronhttp.WriteProblem(w, r, http.StatusConflict, fmt.Sprintf(
+			"the logger given with patron.WithLogger handles nothing below %s; lower its handler's level to log at %s",
+			strings.ToLower(s.levelFloor.String()), strings.ToLower(lvl.String())))
 		return
 	}
 	old := s.level.Level()

@@ -1,11 +1,13 @@
 package patron
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -21,28 +23,50 @@ import (
 type Option func(*config) error
 
 type config struct {
-	logger          *slog.Logger
-	logLevel        *slog.Level
-	logFormat       string
-	httpAddr        string
-	httpListener    net.Listener
-	debugAddr       string
-	debugOff        bool
-	shutdownTimeout time.Duration
-	shutdownDelay   time.Duration
-	sighup          func()
-	obsOpts         []telemetry.SetupOption
-	handler         http.Handler
-	routes          []*patronhttp.Route
-	openTracing     bool
-	setOptions      map[string]bool
+	logger            *slog.Logger
+	logLevel          *slog.Level // nil unless set by an option or PATRON_LOG_LEVEL
+	logFormat         string
+	keepSlogDefault   bool
+	httpAddr          string
+	httpListener      net.Listener
+	debugMode         debugMode
+	debugAddr         string
+	debugAPIKey       string
+	endpointsOnDebug  bool
+	shutdownTimeout   time.Duration
+	shutdownDelay     time.Duration
+	sighup            func()
+	readyChecks       []readyCheck
+	readyCheckTimeout time.Duration
+	obsOpts           []telemetry.SetupOption
+	handler           http.Handler
+	routes            []*patronhttp.Route
+	openTracing       bool
+	setOptions        map[string]bool
 }
+
+// debugMode says where /debug/pprof and /debug/log-level are served.
+type debugMode uint8
+
+const (
+	// debugDefault: a server of their own on loopback, at the service
+	// port + 99 (see defaultDebugAddr).
+	debugDefault debugMode = iota
+	debugSeparate
+	debugOnService
+	debugOff
+)
 
 func (c *config) set(name string) { c.setOptions[name] = true }
 
 // WithLogger makes the service log through l instead of building a logger
-// from PATRON_LOG_LEVEL and PATRON_LOG_FORMAT; wrap l's handler in
-// observability/log.NewHandler to keep the trace fields.
+// from PATRON_LOG_FORMAT. The service wraps l's handler: records get the
+// trace_id, span_id and correlation_id of their context (as with
+// observability/log.NewHandler, which is not applied twice), and the
+// service's level (PATRON_LOG_LEVEL, WithLogLevel, PUT /debug/log-level)
+// filters on top of the handler's own, which it can raise but not lower.
+// Without an explicit level the service starts at the lowest level l's
+// handler enables.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -95,22 +119,106 @@ func WithHTTPListener(l net.Listener) Option {
 	}
 }
 
-// WithDebugAddr serves /debug/pprof and /debug/log-level on a separate
-// address instead of the default server (overrides PATRON_DEBUG_ADDR).
+// WithoutSlogDefault leaves slog's default logger alone. By default New
+// makes the service's logger slog's default (and so the log package's
+// output), so that slog.InfoContext(ctx, ...) anywhere in the process
+// carries the service's attributes and the context's trace and
+// correlation IDs.
+func WithoutSlogDefault() Option {
+	return func(c *config) error { c.keepSlogDefault = true; return nil }
+}
+
+// WithDebugAddr serves /debug/pprof and /debug/log-level on addr (overrides
+// PATRON_DEBUG_ADDR). By default they are on a server of their own on
+// loopback at the service port + 99 (127.0.0.1:50099 for the default port
+// 50000, a free port when the service port is 0). Anyone who can reach the
+// address can profile the process and change its log level: keep it on
+// loopback or a private network, or add WithDebugAPIKey.
 func WithDebugAddr(addr string) Option {
 	return func(c *config) error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("patron: WithDebugAddr(%q): %w", addr, err)
 		}
-		c.debugAddr = addr
+		c.debugMode, c.debugAddr = debugSeparate, addr
 		c.set("debug")
 		return nil
 	}
 }
 
-// WithoutDebugEndpoints switches /debug/pprof and /debug/log-level off.
+// WithDebugOnServicePort serves /debug/pprof and /debug/log-level on the
+// default HTTP server, next to the routes, as before Patron moved them off
+// it (PATRON_DEBUG_ADDR=service). Pair it with WithDebugAPIKey unless the
+// service port is private.
+func WithDebugOnServicePort() Option {
+	return func(c *config) error { c.debugMode = debugOnService; c.set("debug"); return nil }
+}
+
+// WithoutDebugEndpoints switches /debug/pprof and /debug/log-level off
+// (PATRON_DEBUG_ADDR=off).
 func WithoutDebugEndpoints() Option {
-	return func(c *config) error { c.debugOff = true; c.set("debug"); return nil }
+	return func(c *config) error { c.debugMode = debugOff; c.set("debug"); return nil }
+}
+
+// WithDebugAPIKey makes /debug/pprof and /debug/log-level answer 401
+// unless the request carries key, as "X-API-Key: <key>" or
+// "Authorization: Apikey <key>" (overrides PATRON_DEBUG_API_KEY). The key
+// is compared in constant time.
+func WithDebugAPIKey(key string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(key) == "" {
+			return errors.New("patron: WithDebugAPIKey: key is empty")
+		}
+		c.debugAPIKey = key
+		c.set("debugkey")
+		return nil
+	}
+}
+
+// WithEndpointsOnDebugAddr moves /alive, /ready and /metrics from the
+// service port to the debug address (PATRON_ENDPOINTS_ON_DEBUG_ADDR=true),
+// so that the service port serves the routes only. The debug API key does
+// not apply to them: probes and scrapers reach them as before, on the other
+// port.
+func WithEndpointsOnDebugAddr() Option {
+	return func(c *config) error { c.endpointsOnDebug = true; c.set("endpoints"); return nil }
+}
+
+// WithReadyCheck adds a readiness check: /ready answers 503 while check
+// returns an error, and shows it by name; the gRPC health service follows.
+// Typical checks ping the databases and brokers the service cannot work
+// without. Each check gets the ready check timeout (WithReadyCheckTimeout,
+// DefaultReadyCheckTimeout by default) and runs concurrently with the
+// others, each time /ready is asked and once a second while a component
+// follows readiness (ReadinessListener).
+func WithReadyCheck(name string, check func(ctx context.Context) error) Option {
+	return func(c *config) error {
+		if name == "" {
+			return errors.New("patron: WithReadyCheck: name is empty")
+		}
+		if check == nil {
+			return fmt.Errorf("patron: WithReadyCheck(%q): check is nil", name)
+		}
+		for _, rc := range c.readyChecks {
+			if rc.name == name {
+				return fmt.Errorf("patron: WithReadyCheck(%q): a check of that name exists", name)
+			}
+		}
+		c.readyChecks = append(c.readyChecks, readyCheck{name: name, check: check})
+		return nil
+	}
+}
+
+// WithReadyCheckTimeout bounds each readiness check and each component's
+// Ready call (DefaultReadyCheckTimeout by default); a check that has not
+// answered by then counts as failed.
+func WithReadyCheckTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("patron: WithReadyCheckTimeout(%s): must be positive", d)
+		}
+		c.readyCheckTimeout = d
+		return nil
+	}
 }
 
 // WithShutdownTimeout overrides PATRON_SHUTDOWN_TIMEOUT: how long components

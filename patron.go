@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/option"
 	patronlog "github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/observability/telemetry"
 )
@@ -62,6 +62,7 @@ type Service struct {
 	cfg           config
 	logger        *slog.Logger
 	level         *slog.LevelVar
+	levelFloor    slog.Level // the lowest level the logger can handle
 	obs           *telemetry.Provider
 	tp            trace.TracerProvider // obs's, or the OpenTracing bridge's wrapper of it
 
@@ -70,6 +71,7 @@ type Service struct {
 	running      []*runningComponent
 	started      bool
 	httpAddr     net.Addr
+	debugAddr    net.Addr
 	httpReady    chan struct{}
 }
 
@@ -80,31 +82,23 @@ type runningComponent struct {
 }
 
 // New configures service name at version from opts and the environment (see
-// the README for the variables). It validates everything and sets up
-// telemetry, but starts nothing: that is Run's job.
+// the README for the variables). It validates everything, sets up telemetry
+// (and, unless WithoutGlobals and WithoutSlogDefault say otherwise, makes it
+// and the service's logger the process's defaults), but starts nothing:
+// that is Run's job.
 func New(name, version string, opts ...Option) (*Service, error) {
 	if name == "" {
 		return nil, errors.New("patron: service name is empty")
 	}
-	cfg := config{setOptions: map[string]bool{}}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	cfg := config{setOptions: map[string]bool{}, readyCheckTimeout: DefaultReadyCheckTimeout}
+	if err := option.Apply("patron", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if err := cfg.readEnv(os.Getenv); err != nil {
 		return nil, err
 	}
 	s := &Service{name: name, version: version, cfg: cfg, level: new(slog.LevelVar), httpReady: make(chan struct{})}
-	if cfg.logLevel != nil {
-		s.level.Set(*cfg.logLevel)
-	}
-	s.logger = cfg.logger
-	if s.logger == nil {
-		format, _ := patronlog.ParseFormat(cfg.logFormat) // validated in readEnv
-		s.logger = patronlog.New(os.Stderr, format, s.level,
-			slog.String("service", name), slog.String("version", version), slog.String("instance", instanceName()))
-	}
+	s.setupLogger()
 	obsOpts := append([]telemetry.SetupOption{telemetry.WithErrorLogger(s.logger)}, cfg.obsOpts...)
 	obs, err := telemetry.Setup(context.Background(), name, version, obsOpts...)
 	if err != nil {
@@ -122,6 +116,9 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		_ = obs.Shutdown(context.Background())
 		return nil, err
 	}
+	if !cfg.keepSlogDefault {
+		slog.SetDefault(s.logger)
+	}
 	return s, nil
 }
 
@@ -133,76 +130,12 @@ func instanceName() string {
 	return h + "-" + strconv.Itoa(os.Getpid())
 }
 
-func (c *config) readEnv(getenv func(string) string) error {
-	if c.logLevel == nil {
-		lvl, err := patronlog.ParseLevel(getenv("PATRON_LOG_LEVEL"))
-		if err != nil {
-			return fmt.Errorf("patron: PATRON_LOG_LEVEL=%q: %w", getenv("PATRON_LOG_LEVEL"), err)
-		}
-		c.logLevel = &lvl
-	}
-	c.logFormat = getenv("PATRON_LOG_FORMAT")
-	if _, err := patronlog.ParseFormat(c.logFormat); err != nil {
-		return fmt.Errorf("patron: PATRON_LOG_FORMAT=%q: %w", c.logFormat, err)
-	}
-	if !c.setOptions["addr"] {
-		c.httpAddr = fmt.Sprintf(":%d", DefaultHTTPPort)
-		if v := getenv("PATRON_HTTP_DEFAULT_PORT"); v != "" {
-			p, err := strconv.Atoi(v)
-			if err != nil || p < 0 || p > 65535 {
-				return fmt.Errorf("patron: PATRON_HTTP_DEFAULT_PORT=%q: want a port number from 0 to 65535", v)
-			}
-			c.httpAddr = fmt.Sprintf(":%d", p)
-		}
-		if v := getenv("PATRON_HTTP_DEFAULT_ADDR"); v != "" {
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("patron: PATRON_HTTP_DEFAULT_ADDR=%q: want host:port: %w", v, err)
-			}
-			c.httpAddr = v
-		}
-	}
-	if !c.setOptions["debug"] {
-		if v := getenv("PATRON_DEBUG_ADDR"); v != "" {
-			if v == "off" {
-				c.debugOff = true
-			} else if _, _, err := net.SplitHostPort(v); err != nil {
-				return fmt.Errorf("patron: PATRON_DEBUG_ADDR=%q: want host:port or off: %w", v, err)
-			} else {
-				c.debugAddr = v
-			}
-		}
-	}
-	var err error
-	if !c.setOptions["timeout"] {
-		if c.shutdownTimeout, err = envDuration(getenv, "PATRON_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, false); err != nil {
-			return err
-		}
-	}
-	if !c.setOptions["delay"] {
-		if c.shutdownDelay, err = envDuration(getenv, "PATRON_SHUTDOWN_DELAY", 0, true); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func envDuration(getenv func(string) string, key string, def time.Duration, zeroOK bool) (time.Duration, error) {
-	v := getenv(key)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || (d == 0 && !zeroOK) {
-		return 0, fmt.Errorf("patron: %s=%q: want a positive duration such as 30s", key, v)
-	}
-	return d, nil
-}
-
 // Name returns the service name.
 func (s *Service) Name() string { return s.name }
 
 // Logger returns the service's logger; Run also puts it in the context that
-// components receive (observability/log.FromContext).
+// components and the default server's requests receive
+// (observability/log.FromContext).
 func (s *Service) Logger() *slog.Logger { return s.logger }
 
 // TracerProvider returns the service's tracer provider, to pass to components
@@ -226,66 +159,128 @@ func (s *Service) HTTPAddr(ctx context.Context) (net.Addr, error) {
 	}
 }
 
+// DebugAddr waits until the servers listen (or ctx ends) and returns the
+// address of the debug server, which serves /debug/pprof and
+// /debug/log-level (and /alive, /ready and /metrics with
+// WithEndpointsOnDebugAddr). It fails when the debug endpoints have no
+// server of their own.
+func (s *Service) DebugAddr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.httpReady:
+		if s.debugAddr == nil {
+			return nil, errNoDebugAddr
+		}
+		return s.debugAddr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 type componentResult struct {
 	rc  *runningComponent
 	err error
 }
 
 // Run serves the default HTTP endpoints and runs components until ctx is
-// cancelled, SIGINT or SIGTERM arrives, or a component fails. Then it
-// shuts down gracefully: /ready answers 503, the shutdown delay passes,
-// components are cancelled and given the shutdown timeout to finish, the
-// HTTP server drains, and telemetry is flushed. It returns the components'
-// errors joined, nil after a clean stop, or ErrForcedShutdown after a
-// second signal. Run may be called once.
+// cancelled, SIGINT or SIGTERM arrives, or a component fails (wait). Then
+// it shuts down gracefully (drain): /ready answers 503 and the components
+// that follow readiness are told, the shutdown delay passes, components are
+// cancelled and given the shutdown timeout to finish, and the HTTP servers
+// drain. Last, telemetry is flushed (flush); a flush that fails is logged
+// and does not change the result. Run returns the components' errors
+// joined, nil after a clean stop, or ErrForcedShutdown after a second
+// signal. Run may be called once.
 func (s *Service) Run(ctx context.Context, components ...Component) error {
+	if err := s.register(components); err != nil {
+		return err
+	}
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+
+	srv, err := s.startHTTP(ctx)
+	if err != nil {
+		s.flush(time.Now().Add(time.Second))
+		return err
+	}
+	lc := &lifecycle{svc: s, signals: signals, servers: srv, results: make(chan componentResult, len(s.running))}
+	lc.start(ctx)
+	defer lc.cancelComponents() // also after a forced exit
+	reason := lc.wait(ctx)
+	if err := lc.drain(reason); err != nil {
+		return err
+	}
+	s.flush(lc.deadline)
+	err = errors.Join(lc.errs...)
+	if err != nil {
+		s.logger.Error("service stopped with errors", "error", err)
+	} else {
+		s.logger.Info("service stopped")
+	}
+	return err
+}
+
+func (s *Service) register(components []Component) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.started {
-		s.mu.Unlock()
 		return errors.New("patron: Run called twice")
 	}
 	s.started = true
 	for i, c := range components {
 		if c == nil {
-			s.mu.Unlock()
+			s.running = nil
 			return fmt.Errorf("patron: component %d is nil", i)
 		}
 		s.running = append(s.running, &runningComponent{name: componentName(c, i), c: c})
 	}
-	s.mu.Unlock()
+	return nil
+}
 
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(signals)
+// lifecycle is one Run: what wait, drain and flush share.
+type lifecycle struct {
+	svc     *Service
+	signals <-chan os.Signal
+	servers *servers
+	results chan componentResult
+	pending int
+	errs    []error
 
-	servers, err := s.startHTTP()
-	if err != nil {
-		_ = s.obs.Shutdown(context.Background())
-		return err
-	}
+	cancelComponents context.CancelFunc
+	stopReadiness    func()
+	listeners        []ReadinessListener
+	deadline         time.Time
+}
 
-	compCtx, cancelComponents := context.WithCancel(patronlog.WithContext(context.WithoutCancel(ctx), s.logger))
-	defer cancelComponents()
-	results := make(chan componentResult, len(s.running))
+// start runs every component with the service's logger in its context,
+// and starts telling the readiness listeners.
+func (lc *lifecycle) start(ctx context.Context) {
+	s := lc.svc
+	compCtx, cancel := context.WithCancel(patronlog.WithContext(context.WithoutCancel(ctx), s.logger))
+	lc.cancelComponents = cancel
+	lc.listeners = s.readinessListeners()
+	lc.stopReadiness = s.followReadiness(compCtx, lc.listeners)
 	for _, rc := range s.running {
 		go func() {
 			err := runSafely(compCtx, rc.c)
 			rc.done.Store(true)
-			results <- componentResult{rc, err}
+			lc.results <- componentResult{rc, err}
 		}()
 	}
+	lc.pending = len(s.running)
 	s.logger.Info("service started", "components", len(s.running), "http", s.httpAddr.String())
+}
 
-	var errs []error
-	pending := len(s.running)
-	reason := ""
-wait:
+// wait blocks until shutdown must start and says why: ctx ended, a signal
+// came, or a component failed. SIGHUP runs the WithSIGHUP function and
+// waits on.
+func (lc *lifecycle) wait(ctx context.Context) string {
+	s := lc.svc
 	for {
 		select {
 		case <-ctx.Done():
-			reason = "context cancelled"
-			break wait
-		case sig := <-signals:
+			return "context cancelled"
+		case sig := <-lc.signals:
 			if sig == syscall.SIGHUP {
 				if s.cfg.sighup != nil {
 					s.logger.Info("SIGHUP received, running handler")
@@ -295,50 +290,63 @@ wait:
 				}
 				continue
 			}
-			reason = "signal " + sig.String()
-			break wait
-		case r := <-results:
-			pending--
+			return "signal " + sig.String()
+		case r := <-lc.results:
+			lc.pending--
 			if r.err != nil {
-				errs = append(errs, fmt.Errorf("component %s: %w", r.rc.name, r.err))
-				reason = "component " + r.rc.name + " failed"
-				break wait
+				lc.errs = append(lc.errs, fmt.Errorf("component %s: %w", r.rc.name, r.err))
+				return "component " + r.rc.name + " failed"
 			}
 			s.logger.Warn("component stopped before shutdown; the others keep running", "component", r.rc.name)
 		}
 	}
+}
 
+// drain shuts down gracefully: not ready at once (to /ready and to the
+// readiness listeners), the shutdown delay, the components cancelled and
+// waited for within the shutdown timeout, the HTTP servers drained last.
+// It returns ErrForcedShutdown when a second signal cuts it short.
+func (lc *lifecycle) drain(reason string) error {
+	s := lc.svc
 	s.shuttingDown.Store(true)
-	s.logger.Info("shutdown started", "reason", reason, "timeout", s.cfg.shutdownTimeout, "delay", s.cfg.shutdownDelay)
+	lc.stopReadiness()
+	for _, l := range lc.listeners {
+		l.SetServiceReady(false)
+	}
+	s.logger.Info("shutdown started", "reason", reason, "timeout", s.cfg.shutdownTimeout.String(), "delay", s.cfg.shutdownDelay.String())
 
 	if s.cfg.shutdownDelay > 0 {
 		delay := time.NewTimer(s.cfg.shutdownDelay)
-		select {
-		case <-delay.C:
-		case sig := <-signals:
-			delay.Stop()
-			if sig != syscall.SIGHUP {
-				return s.forced(servers)
+		defer delay.Stop()
+	delayed:
+		for {
+			select {
+			case <-delay.C:
+				break delayed
+			case sig := <-lc.signals:
+				if lc.forcedBy(sig) {
+					return lc.forced()
+				}
 			}
 		}
 	}
 
-	deadline, cancelDeadline := context.WithTimeout(context.Background(), s.cfg.shutdownTimeout)
+	lc.deadline = time.Now().Add(s.cfg.shutdownTimeout)
+	deadline, cancelDeadline := context.WithDeadline(context.Background(), lc.deadline)
 	defer cancelDeadline()
 	// Components stop first while the default server keeps answering /ready
 	// with 503 and serving in-flight requests; it drains afterwards.
-	cancelComponents()
-
-	for pending > 0 {
+	lc.cancelComponents()
+	for lc.pending > 0 {
 		select {
-		case r := <-results:
-			pending--
+		case r := <-lc.results:
+			lc.pending--
 			if r.err != nil && !errors.Is(r.err, context.Canceled) {
-				errs = append(errs, fmt.Errorf("component %s: %w", r.rc.name, r.err))
+				lc.errs = append(lc.errs, fmt.Errorf("component %s: %w", r.rc.name, r.err))
 			}
-		case sig := <-signals:
-			if sig != syscall.SIGHUP {
-				return s.forced(servers)
+		case sig := <-lc.signals:
+			if lc.forcedBy(sig) {
+				return lc.forced()
 			}
 		case <-deadline.Done():
 			var stuck []string
@@ -347,41 +355,45 @@ wait:
 					stuck = append(stuck, rc.name)
 				}
 			}
-			errs = append(errs, fmt.Errorf("patron: shutdown timeout %s exceeded, components still running: %v: %w",
+			lc.errs = append(lc.errs, fmt.Errorf("patron: shutdown timeout %s exceeded, components still running: %v: %w",
 				s.cfg.shutdownTimeout, stuck, context.DeadlineExceeded))
-			pending = 0
+			lc.pending = 0
 		}
 	}
-	if err := shutdownServers(deadline, servers); err != nil {
-		errs = append(errs, err)
+	if err := lc.servers.shutdown(deadline); err != nil {
+		lc.errs = append(lc.errs, err)
 	}
-	// Telemetry goes last so that the shutdown's own spans and logs are in it;
-	// it gets what is left of the deadline, and at least a moment.
-	flushCtx, cancelFlush := context.WithTimeout(context.Background(), max(time.Until(deadlineOf(deadline)), time.Second))
-	defer cancelFlush()
-	if err := s.obs.Shutdown(flushCtx); err != nil {
-		errs = append(errs, err)
-	}
-	err = errors.Join(errs...)
-	if err != nil {
-		s.logger.Error("service stopped with errors", "error", err)
-	} else {
-		s.logger.Info("service stopped")
-	}
-	return err
+	return nil
 }
 
-func deadlineOf(ctx context.Context) time.Time {
-	d, _ := ctx.Deadline()
-	return d
+// forcedBy reports whether sig, arriving during the drain, forces the exit.
+// SIGHUP does not: the WithSIGHUP function is not run during a shutdown,
+// and the log says so rather than dropping the signal silently.
+func (lc *lifecycle) forcedBy(sig os.Signal) bool {
+	if sig == syscall.SIGHUP {
+		lc.svc.logger.Warn("SIGHUP received during shutdown: ignored, the shutdown goes on")
+		return false
+	}
+	return true
 }
 
-func (s *Service) forced(servers []*http.Server) error {
-	s.logger.Error("second signal received, forcing exit")
-	for _, srv := range servers {
-		_ = srv.Close()
-	}
+func (lc *lifecycle) forced() error {
+	lc.svc.logger.Error("second signal received, forcing exit")
+	lc.servers.close()
 	return ErrForcedShutdown
+}
+
+// flush shuts telemetry down last, so that the shutdown's own spans and
+// logs are in it; it gets what is left of the deadline, and at least a
+// moment. A telemetry backend that refuses the last export (a
+// traces-only receiver answering 404 on /v1/metrics) is logged: it must not
+// turn a clean stop into a failed one, and an exit status of 1.
+func (s *Service) flush(deadline time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(time.Until(deadline), time.Second))
+	defer cancel()
+	if err := s.obs.Shutdown(ctx); err != nil {
+		s.logger.Warn("telemetry flush failed; the last spans or metrics may be lost", "error", err)
+	}
 }
 
 // runSafely turns a component's panic into an error, so one broken component

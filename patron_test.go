@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,7 +22,35 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(cleanStopEnv) == "1" {
+		os.Exit(cleanStopMain()) // the child of TestCleanStopExitsZeroWhenFlushFails
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// waitTimeout bounds every wait of these tests, so that a regression fails
+// the test instead of hanging the suite.
+const waitTimeout = 20 * time.Second
+
+// within waits for ch to deliver, or fails the test.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		var zero T
+		return zero
+	}
+}
+
+// kill sends sig to this process, which Run is listening to.
+func kill(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(syscall.Getpid(), sig); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // blockingComponent runs until its context ends, then waits for release
@@ -59,12 +88,16 @@ type funcComponent func(ctx context.Context) error
 
 func (f funcComponent) Run(ctx context.Context) error { return f(ctx) }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quietLogger takes every level, so that the service's level alone decides.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
 
 type running struct {
-	svc  *Service
-	base string
-	done chan error
+	svc   *Service
+	base  string
+	debug string // base URL of the debug server, "" without one
+	done  chan error
 }
 
 func start(t *testing.T, ctx context.Context, opts []Option, comps ...Component) *running {
@@ -81,18 +114,15 @@ func start(t *testing.T, ctx context.Context, opts []Option, comps ...Component)
 		t.Fatalf("HTTPAddr: %v", err)
 	}
 	r.base = "http://" + addr.String()
+	if d, err := svc.DebugAddr(t.Context()); err == nil {
+		r.debug = "http://" + d.String()
+	}
 	return r
 }
 
 func (r *running) wait(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-r.done:
-		return err
-	case <-time.After(20 * time.Second):
-		t.Fatal("Run did not return")
-		return nil
-	}
+	return within(t, r.done, "Run to return")
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -128,8 +158,8 @@ func TestRunWithoutComponentsServesDefaultEndpoints(t *testing.T) {
 	if code, _ := get(t, r.base+"/ready"); code != 200 {
 		t.Fatalf("/ready = %d", code)
 	}
-	if code, _ := get(t, r.base+"/debug/pprof/"); code != 200 {
-		t.Fatalf("/debug/pprof/ = %d", code)
+	if code, _ := get(t, r.debug+"/debug/pprof/"); code != 200 {
+		t.Fatalf("/debug/pprof/ on the debug address = %d", code)
 	}
 	if code, body := get(t, r.base+"/metrics"); code != 200 || !strings.Contains(body, "process_") {
 		t.Fatalf("/metrics = %d, body lacks process metrics", code)
@@ -145,7 +175,7 @@ func TestReadinessFollowsComponents(t *testing.T) {
 	c := newBlocking("warmer")
 	close(c.release)
 	r := start(t, ctx, nil, c)
-	<-c.started
+	within(t, c.started, "the component to start")
 	body := waitStatus(t, r.base+"/ready", http.StatusServiceUnavailable)
 	var rd readiness
 	if err := json.Unmarshal([]byte(body), &rd); err != nil {
@@ -173,7 +203,7 @@ func TestSIGTERMDrainsInFlightRequestWhileNotReady(t *testing.T) {
 	comp := newBlocking("drainer")
 	comp.ready.Store(true)
 	r := start(t, t.Context(), []Option{WithHandler(h)}, comp)
-	<-comp.started
+	within(t, comp.started, "the component to start")
 
 	result := make(chan int, 1)
 	go func() {
@@ -186,17 +216,15 @@ func TestSIGTERMDrainsInFlightRequestWhileNotReady(t *testing.T) {
 		_ = resp.Body.Close()
 		result <- resp.StatusCode
 	}()
-	<-inHandler
+	within(t, inHandler, "the request to reach the handler")
 
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-comp.stopped // the component was told to stop
+	kill(t, syscall.SIGTERM)
+	within(t, comp.stopped, "the component to be told to stop")
 	if code, body := get(t, r.base+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting_down") {
 		t.Fatalf("/ready during shutdown = %d %s", code, body)
 	}
 	close(releaseHandler)
-	if code := <-result; code != http.StatusOK {
+	if code := within(t, result, "the in-flight request"); code != http.StatusOK {
 		t.Fatalf("in-flight request got %d, want 200", code)
 	}
 	close(comp.release)
@@ -222,14 +250,10 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	comp := newBlocking("slow")
 	defer close(comp.release)
 	r := start(t, t.Context(), nil, comp)
-	<-comp.started
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-comp.stopped
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
+	within(t, comp.started, "the component to start")
+	kill(t, syscall.SIGTERM)
+	within(t, comp.stopped, "the component to be told to stop")
+	kill(t, syscall.SIGINT)
 	if err := r.wait(t); !errors.Is(err, ErrForcedShutdown) {
 		t.Fatalf("Run = %v, want ErrForcedShutdown", err)
 	}
@@ -239,14 +263,8 @@ func TestSIGHUPRunsHandlerAndKeepsServing(t *testing.T) {
 	hup := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	r := start(t, ctx, []Option{WithSIGHUP(func() { hup <- struct{}{} })})
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-hup:
-	case <-time.After(10 * time.Second):
-		t.Fatal("SIGHUP handler not called")
-	}
+	kill(t, syscall.SIGHUP)
+	within(t, hup, "the SIGHUP handler")
 	if code, _ := get(t, r.base+"/alive"); code != 200 {
 		t.Fatalf("/alive after SIGHUP = %d", code)
 	}
@@ -309,7 +327,7 @@ func TestLogLevelEndpoint(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	r := start(t, ctx, nil)
 	put := func(body string) int {
-		req, _ := http.NewRequest(http.MethodPut, r.base+"/debug/log-level", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPut, r.debug+"/debug/log-level", strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -330,18 +348,6 @@ func TestLogLevelEndpoint(t *testing.T) {
 		if code := put(bad); code != http.StatusBadRequest {
 			t.Fatalf("PUT %q = %d, want 400", bad, code)
 		}
-	}
-	cancel()
-	if err := r.wait(t); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestDebugEndpointsOffOrSeparate(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	r := start(t, ctx, []Option{WithoutDebugEndpoints()})
-	if code, _ := get(t, r.base+"/debug/pprof/"); code != http.StatusNotFound {
-		t.Fatalf("pprof with debug off = %d", code)
 	}
 	cancel()
 	if err := r.wait(t); err != nil {
@@ -436,6 +442,10 @@ func TestInvalidOptionsFailNew(t *testing.T) {
 	}
 	if _, err := New("", "1"); err == nil {
 		t.Error("empty name accepted")
+	}
+	// A nil option is an error naming the package, never a panic.
+	if _, err := New("svc", "1", WithLogger(quietLogger()), nil); err == nil || !strings.HasPrefix(err.Error(), "patron: ") {
+		t.Errorf("New with a nil option = %v, want a patron: error", err)
 	}
 }
 

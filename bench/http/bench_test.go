@@ -71,6 +71,11 @@ func BenchmarkChain(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ref.Close()
+	own, err := OwnMux(io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer own.Close()
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 	b.Run("bare", func(b *testing.B) { run(b, Bare()) })
@@ -82,6 +87,7 @@ func BenchmarkChain(b *testing.B) {
 	b.Run("unsampled", func(b *testing.B) { run(b, unsampled.Handler) })
 	b.Run("full_without_access_log", func(b *testing.B) { run(b, noLog.Handler) })
 	b.Run("reference_otelhttp", func(b *testing.B) { run(b, ref.Handler) })
+	b.Run("middleware_own_mux", func(b *testing.B) { run(b, own.Handler) })
 }
 
 // cpuTime is the user and system CPU time of the process, in nanoseconds.

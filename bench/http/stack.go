@@ -75,6 +75,24 @@ func Full(sampled bool, logOut io.Writer, opts ...patronhttp.Option) (*Stack, er
 	return &Stack{Handler: h, tp: tp, mp: mp}, nil
 }
 
+// OwnMux is the same chain as a middleware (NewMiddleware) around a
+// ServeMux of the user's, where the route comes from r.Pattern instead of
+// Patron's own route entries.
+func OwnMux(logOut io.Writer) (*Stack, error) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	mw, err := patronhttp.NewMiddleware(
+		patronhttp.WithTracerProvider(tp),
+		patronhttp.WithMeterProvider(mp),
+		patronhttp.WithPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})),
+		patronhttp.WithLogger(patronlog.New(logOut, patronlog.FormatJSON, slog.LevelInfo)))
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{Handler: mw(Bare()), tp: tp, mp: mp}, nil
+}
+
 // Close flushes and stops the providers.
 func (s *Stack) Close() {
 	_ = s.tp.Shutdown(context.Background())

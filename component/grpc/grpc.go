@@ -3,8 +3,9 @@
 // transport has: SERVER spans and RPC metrics (otelgrpc stats handler), the
 // correlation ID from the x-correlation-id metadata in the context and its
 // logger, one access log record per RPC, recovery of handler panics, the
-// standard health service following the component's readiness, and a
-// graceful stop bounded by a drain timeout.
+// standard health service following the component's readiness and, run by
+// a patron.Service, the service's (SetServiceReady), and a graceful stop
+// bounded by a drain timeout.
 package grpc
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability/log"
 )
 
@@ -45,6 +48,13 @@ type Component struct {
 	ready   atomic.Bool
 	closed  atomic.Bool
 
+	// follows is set once the service tells its readiness
+	// (SetServiceReady); health is then SERVING only while serviceReady
+	// is true too. healthMu orders the status updates.
+	follows      atomic.Bool
+	serviceReady atomic.Bool
+	healthMu     sync.Mutex
+
 	// stopping is set before the health service turns NOT_SERVING, and
 	// stopped is cancelled after; health watchers use both to end their
 	// streams once they told the client (see health.go).
@@ -59,13 +69,8 @@ type Component struct {
 // must be Closed.
 func New(addr string, opts ...Option) (*Component, error) {
 	cfg := config{drainTimeout: DefaultDrainTimeout}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("grpc: option is nil")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("grpc: %w", err)
-		}
+	if err := option.Apply("grpc", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("grpc: invalid address %q: %w", addr, err)
@@ -130,7 +135,9 @@ func (c *Component) Server() *grpc.Server { return c.srv }
 
 // Health returns the health service, to set the status of single services
 // (nil with WithoutHealth). Run sets every registered service SERVING when it
-// starts and NOT_SERVING when shutdown starts; later changes are ignored.
+// starts (and when the service turns ready, see SetServiceReady) and
+// NOT_SERVING when the service stops being ready or shutdown starts; after
+// that, changes are ignored.
 func (c *Component) Health() *health.Server { return c.health }
 
 // Addr returns the address the server listens on (with the port chosen for
@@ -205,15 +212,42 @@ func (c *Component) Run(ctx context.Context) error {
 	return c.shutdown(ctx, logger, served)
 }
 
-// setServing marks the server and every registered service SERVING.
+// setServing marks the server serving, and its health SERVING unless the
+// service it follows is not ready.
 func (c *Component) setServing() {
-	if c.health != nil {
-		for name := range c.srv.GetServiceInfo() {
-			c.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-		}
-		c.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	}
 	c.ready.Store(true)
+	c.updateHealth()
+}
+
+// SetServiceReady makes the health service follow the readiness of the
+// service the component runs in: patron.Service calls it (the component is
+// a patron.ReadinessListener) when it starts, whenever its readiness
+// changes, and with false as soon as shutdown starts, while /ready turns
+// 503. Health then says SERVING only while the server serves and ready is
+// true. A component never told follows only its own state.
+func (c *Component) SetServiceReady(ready bool) {
+	c.serviceReady.Store(ready)
+	c.follows.Store(true)
+	c.updateHealth()
+}
+
+// updateHealth sets the server and every registered service SERVING or
+// NOT_SERVING from the component's and the service's state. After shutdown
+// started, health.Server ignores it.
+func (c *Component) updateHealth() {
+	if c.health == nil {
+		return
+	}
+	c.healthMu.Lock()
+	defer c.healthMu.Unlock()
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if c.ready.Load() && !c.stopping.Load() && (!c.follows.Load() || c.serviceReady.Load()) {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	for name := range c.srv.GetServiceInfo() {
+		c.health.SetServingStatus(name, st)
+	}
+	c.health.SetServingStatus("", st)
 }
 
 func (c *Component) shutdown(ctx context.Context, logger *slog.Logger, served <-chan error) error {
@@ -222,7 +256,9 @@ func (c *Component) shutdown(ctx context.Context, logger *slog.Logger, served <-
 	c.ready.Store(false)
 	c.stopping.Store(true)
 	if c.health != nil {
+		c.healthMu.Lock()
 		c.health.Shutdown()
+		c.healthMu.Unlock()
 	}
 	c.cancelHealth()
 	start := time.Now()

@@ -49,7 +49,7 @@ type config struct {
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {
-			return errors.New("tracer provider is nil")
+			return errors.New("grpc: WithTracerProvider: tracer provider is nil")
 		}
 		c.tp = tp
 		return nil
@@ -61,7 +61,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
 		if mp == nil {
-			return errors.New("meter provider is nil")
+			return errors.New("grpc: WithMeterProvider: meter provider is nil")
 		}
 		c.mp = mp
 		return nil
@@ -73,7 +73,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *config) error {
 		if p == nil {
-			return errors.New("propagator is nil")
+			return errors.New("grpc: WithPropagator: propagator is nil")
 		}
 		c.prop = p
 		return nil
@@ -86,7 +86,7 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("logger is nil")
+			return errors.New("grpc: WithLogger: logger is nil")
 		}
 		c.logger = l
 		return nil
@@ -99,10 +99,10 @@ func WithLogger(l *slog.Logger) Option {
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) error {
 		if cfg == nil {
-			return errors.New("TLS config is nil")
+			return errors.New("grpc: WithTLS: TLS config is nil")
 		}
 		if len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil {
-			return errors.New("TLS config has no certificate (set Certificates, GetCertificate or GetConfigForClient)")
+			return errors.New("grpc: WithTLS: TLS config has no certificate (set Certificates, GetCertificate or GetConfigForClient)")
 		}
 		cfg = cfg.Clone()
 		if cfg.MinVersion < tls.VersionTLS12 {
@@ -116,7 +116,7 @@ func WithTLS(cfg *tls.Config) Option {
 func WithCredentials(creds credentials.TransportCredentials) Option {
 	return func(c *config) error {
 		if creds == nil {
-			return errors.New("transport credentials are nil")
+			return errors.New("grpc: WithCredentials: transport credentials are nil")
 		}
 		return setCredentials(c, creds)
 	}
@@ -124,7 +124,7 @@ func WithCredentials(creds credentials.TransportCredentials) Option {
 
 func setCredentials(c *config, creds credentials.TransportCredentials) error {
 	if c.creds != nil {
-		return errors.New("transport credentials set twice (WithTLS and WithCredentials are exclusive)")
+		return errors.New("grpc: transport credentials set twice (WithTLS and WithCredentials are exclusive)")
 	}
 	c.creds = creds
 	return nil
@@ -135,7 +135,7 @@ func setCredentials(c *config, creds credentials.TransportCredentials) error {
 func WithMaxMessageSize(recv, send int) Option {
 	return func(c *config) error {
 		if recv <= 0 || send <= 0 {
-			return errors.New("max message sizes must be positive")
+			return errors.New("grpc: WithMaxMessageSize: max message sizes must be positive")
 		}
 		c.maxRecv, c.maxSend = recv, send
 		return nil
@@ -148,7 +148,7 @@ func WithKeepalive(params keepalive.ServerParameters, policy keepalive.Enforceme
 	return func(c *config) error {
 		if params.Time < 0 || params.Timeout < 0 || params.MaxConnectionIdle < 0 ||
 			params.MaxConnectionAge < 0 || params.MaxConnectionAgeGrace < 0 || policy.MinTime < 0 {
-			return errors.New("keepalive durations must not be negative")
+			return errors.New("grpc: WithKeepalive: keepalive durations must not be negative")
 		}
 		c.keepalive, c.enforcement = &params, &policy
 		return nil
@@ -162,7 +162,7 @@ func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(c *config) error {
 		for _, o := range opts {
 			if o == nil {
-				return errors.New("server option is nil")
+				return errors.New("grpc: WithServerOptions: server option is nil")
 			}
 		}
 		c.serverOpts = append(c.serverOpts, opts...)
@@ -177,7 +177,7 @@ func WithUnaryInterceptors(is ...grpc.UnaryServerInterceptor) Option {
 	return func(c *config) error {
 		for _, i := range is {
 			if i == nil {
-				return errors.New("unary interceptor is nil")
+				return errors.New("grpc: WithUnaryInterceptors: unary interceptor is nil")
 			}
 		}
 		c.unary = append(c.unary, is...)
@@ -191,7 +191,7 @@ func WithStreamInterceptors(is ...grpc.StreamServerInterceptor) Option {
 	return func(c *config) error {
 		for _, i := range is {
 			if i == nil {
-				return errors.New("stream interceptor is nil")
+				return errors.New("grpc: WithStreamInterceptors: stream interceptor is nil")
 			}
 		}
 		c.stream = append(c.stream, is...)
@@ -217,7 +217,7 @@ func WithoutHealth() Option {
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return errors.New("drain timeout must be positive")
+			return errors.New("grpc: WithDrainTimeout: drain timeout must be positive")
 		}
 		c.drainTimeout = d
 		return nil

@@ -154,3 +154,39 @@ func TestCloseBeforeRun(t *testing.T) {
 		t.Fatal("second Run succeeded")
 	}
 }
+
+// Issue 15.3: health follows the readiness of the service the component
+// runs in, as the service reports it (patron.ReadinessListener).
+func TestHealthFollowsServiceReadiness(t *testing.T) {
+	f := start(t, &grpctest.Service{})
+	health := healthpb.NewHealthClient(f.conn)
+	watch, err := health.Watch(t.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	next := func(want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		if resp, err := watch.Recv(); err != nil || resp.GetStatus() != want {
+			t.Fatalf("health status = %v, %v; want %s", resp, err, want)
+		}
+		resp, err := health.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "grpc.testing.TestService"})
+		if err != nil || resp.GetStatus() != want {
+			t.Fatalf("Check(TestService) = %v, %v; want %s", resp, err, want)
+		}
+	}
+	next(healthpb.HealthCheckResponse_SERVING) // not told yet: its own state
+	f.comp.SetServiceReady(false)
+	next(healthpb.HealthCheckResponse_NOT_SERVING)
+	f.comp.SetServiceReady(true)
+	next(healthpb.HealthCheckResponse_SERVING)
+	f.comp.SetServiceReady(false)
+	next(healthpb.HealthCheckResponse_NOT_SERVING)
+
+	// Once shutdown started, the service's word no longer brings it back.
+	f.cancel()
+	if err := <-f.done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	f.done <- nil
+	f.comp.SetServiceReady(true)
+}

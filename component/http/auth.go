@@ -32,7 +32,7 @@ var (
 func WithAuth(a Authenticator) RouteOption {
 	return func(r *Route) error {
 		if a == nil {
-			return errors.New("WithAuth: authenticator is nil")
+			return r.optionError(errors.New("WithAuth: authenticator is nil"))
 		}
 		r.auth = a
 		return nil
@@ -43,9 +43,9 @@ func WithAuth(a Authenticator) RouteOption {
 // <key>" or "X-API-Key: <key>".
 func WithAPIKey(keys ...string) RouteOption {
 	return func(r *Route) error {
-		a, err := NewAPIKeyAuthenticator(keys...)
+		a, err := newAPIKeyAuthenticator(keys)
 		if err != nil {
-			return err
+			return r.optionError(err)
 		}
 		r.auth = a
 		return nil
@@ -61,6 +61,14 @@ type APIKeyAuthenticator struct {
 // their hashes are kept, and comparing hashes makes every comparison take
 // the same time whatever the lengths.
 func NewAPIKeyAuthenticator(keys ...string) (*APIKeyAuthenticator, error) {
+	a, err := newAPIKeyAuthenticator(keys)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	return a, nil
+}
+
+func newAPIKeyAuthenticator(keys []string) (*APIKeyAuthenticator, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("WithAPIKey: no keys")
 	}

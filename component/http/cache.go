@@ -38,7 +38,17 @@ type CacheConfig struct {
 	// KeyPrefix is prepended to every key (default "patron:http:"), to
 	// share a backend between services.
 	KeyPrefix string
+	// MaxBodySize is the largest response body stored, in bytes
+	// (DefaultCacheMaxBodySize when zero). A larger response is not
+	// buffered: once it outgrows the limit it streams to the client as the
+	// handler writes it, with "Cache-Status: ...; detail=too-large", and
+	// is not stored.
+	MaxBodySize int64
 }
+
+// DefaultCacheMaxBodySize bounds the responses the route cache buffers and
+// stores: each one is held whole in memory while it is recorded.
+const DefaultCacheMaxBodySize = 1 << 20
 
 // Cache-Status values (RFC 9211) and the cache.result metric attribute.
 const (
@@ -50,8 +60,9 @@ const (
 )
 
 // WithCache serves the route's GET responses from c with RFC 9111
-// semantics: the key is method, path, query and the request headers the
-// response's Vary names; the status, every header and the whole body are
+// semantics: the key is method, host, path, query and the request headers
+// the response's Vary names; the status, every header and the whole body
+// (up to cfg.MaxBodySize; larger ones stream through unstored) are
 // stored for cacheable statuses (never 5xx); request Cache-Control
 // no-cache, no-store, max-age, min-fresh and only-if-cached are honoured
 // within cfg's bounds; responses carry Age, Cache-Control and a content
@@ -61,13 +72,16 @@ const (
 func WithCache(c cache.Cache, cfg CacheConfig) RouteOption {
 	return func(r *Route) error {
 		if c == nil {
-			return errors.New("WithCache: cache is nil")
+			return r.optionError(errors.New("WithCache: cache is nil"))
 		}
 		if cfg.TTL <= 0 {
-			return fmt.Errorf("WithCache: TTL %s must be positive", cfg.TTL)
+			return r.optionError(fmt.Errorf("WithCache: TTL %s must be positive", cfg.TTL))
 		}
-		if cfg.MinAge < 0 || cfg.MaxFresh < 0 {
-			return errors.New("WithCache: MinAge and MaxFresh must not be negative")
+		if cfg.MinAge < 0 || cfg.MaxFresh < 0 || cfg.MaxBodySize < 0 {
+			return r.optionError(errors.New("WithCache: MinAge, MaxFresh and MaxBodySize must not be negative"))
+		}
+		if cfg.MaxBodySize == 0 {
+			cfg.MaxBodySize = DefaultCacheMaxBodySize
 		}
 		if cfg.MaxFresh == 0 {
 			cfg.MaxFresh = cfg.TTL
@@ -102,121 +116,16 @@ func (e *entry) age(now time.Time) time.Duration {
 	return max(now.Sub(time.Unix(0, e.Stored)), 0)
 }
 
-// requestDirectives is the request's Cache-Control, clamped to the route's
-// bounds.
-type requestDirectives struct {
-	noStore, noCache, onlyIfCached bool
-	maxAge, minFresh               time.Duration // -1 when absent
-}
-
-func parseRequestCC(h http.Header, cfg CacheConfig) requestDirectives {
-	d := requestDirectives{maxAge: -1, minFresh: -1}
-	for _, v := range h.Values("Cache-Control") {
-		for v != "" {
-			var part string
-			part, v, _ = strings.Cut(v, ",")
-			name, val, _ := strings.Cut(strings.TrimSpace(part), "=")
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "no-store":
-				d.noStore = true
-			case "no-cache":
-				d.noCache = true
-			case "only-if-cached":
-				d.onlyIfCached = true
-			case "max-age":
-				if s, ok := deltaSeconds(val); ok {
-					d.maxAge = s
-				}
-			case "min-fresh":
-				if s, ok := deltaSeconds(val); ok {
-					d.minFresh = s
-				}
-			}
-		}
-	}
-	if len(h["Cache-Control"]) == 0 && strings.EqualFold(h.Get("Pragma"), "no-cache") {
-		d.noCache = true // HTTP/1.0 clients
-	}
-	if d.noCache && cfg.MinAge > 0 {
-		d.noCache, d.maxAge = false, cfg.MinAge
-	}
-	if d.maxAge >= 0 && d.maxAge < cfg.MinAge {
-		d.maxAge = cfg.MinAge
-	}
-	if d.minFresh > cfg.MaxFresh {
-		d.minFresh = cfg.MaxFresh
-	}
-	return d
-}
-
-func deltaSeconds(v string) (time.Duration, bool) {
-	v = strings.Trim(strings.TrimSpace(v), `"`)
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
-	}
-	const maxSecs = int64(1<<31 - 1) // RFC 9111: larger values mean "forever"
-	return time.Duration(min(n, maxSecs)) * time.Second, true
-}
-
-// responseCC is what the handler's Cache-Control says about storing.
-type responseCC struct {
-	noStore, private, noCache, public, mustRevalidate bool
-	maxAge, sMaxAge                                   time.Duration // -1 when absent
-}
-
-func parseResponseCC(h http.Header) responseCC {
-	d := responseCC{maxAge: -1, sMaxAge: -1}
-	for _, v := range h.Values("Cache-Control") {
-		for v != "" {
-			var part string
-			part, v, _ = strings.Cut(v, ",")
-			name, val, _ := strings.Cut(strings.TrimSpace(part), "=")
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "no-store":
-				d.noStore = true
-			case "private":
-				d.private = true
-			case "no-cache":
-				d.noCache = true
-			case "public":
-				d.public = true
-			case "must-revalidate", "proxy-revalidate":
-				d.mustRevalidate = true
-			case "max-age":
-				if s, ok := deltaSeconds(val); ok {
-					d.maxAge = s
-				}
-			case "s-maxage":
-				if s, ok := deltaSeconds(val); ok {
-					d.sMaxAge = s
-				}
-			}
-		}
-	}
-	return d
-}
-
-// cacheableStatus lists the statuses RFC 9110 makes heuristically
-// cacheable, minus 5xx (an outage must not be replayed) and 206 (ranges
-// are not stored).
-func cacheableStatus(s int) bool {
-	switch s {
-	case http.StatusOK, http.StatusNonAuthoritativeInfo, http.StatusNoContent, http.StatusMultipleChoices,
-		http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusNotFound,
-		http.StatusMethodNotAllowed, http.StatusGone, http.StatusRequestURITooLong:
-		return true
-	}
-	return false
-}
-
 // headers never stored: hop-by-hop ones, per-response ones, and cookies
 // (a shared cache must never hand one client's cookie to another).
 var unstoredHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade",
 	"Te", "Trailer", "Date", "Age", "Set-Cookie", "X-Correlation-Id", "Cache-Status"}
 
+// baseKey names the resource: the host is part of it (RFC 9111 section 2:
+// the target URI), so that one route serving several virtual hosts never
+// answers one with another's response.
 func (rc *routeCache) baseKey(r *http.Request) string {
-	return rc.cfg.KeyPrefix + http.MethodGet + " " + r.URL.EscapedPath() + "?" + r.URL.RawQuery
+	return rc.cfg.KeyPrefix + http.MethodGet + " " + strings.ToLower(r.Host) + r.URL.EscapedPath() + "?" + r.URL.RawQuery
 }
 
 func variantKey(base string, vary []string, h http.Header) string {
@@ -349,10 +258,13 @@ type flightResult struct {
 	storable bool
 	vary     []string
 	reqVary  string // the leader's values of the Vary headers
+	streamed bool   // too large to store: already sent to the leader's client
 }
 
 // fill runs the handler once per key for concurrent misses, stores the
-// response when it may, and serves it to every waiter.
+// response when it may, and serves it to every waiter. A response that
+// outgrows MaxBodySize has gone to its own client: the waiters run the
+// handler themselves.
 func (rc *routeCache) fill(w http.ResponseWriter, r *http.Request, next http.Handler, key string, d requestDirectives, status string) {
 	leader := false
 	v, err, _ := rc.flight.Do(key, func() (any, error) {
@@ -362,17 +274,23 @@ func (rc *routeCache) fill(w http.ResponseWriter, r *http.Request, next http.Han
 		if e, _, err := rc.lookup(r.Context(), rc.baseKey(r), r.Header); err == nil && e != nil && rc.usable(e, d, time.Now(), r) {
 			return &flightResult{e: e, storable: true, vary: varyHeaders(e.Header), reqVary: variantKey("", varyHeaders(e.Header), r.Header)}, nil
 		}
-		return rc.record(r, next, d), nil
+		return rc.record(w, r, next, d, key, status), nil
 	})
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
 	res := v.(*flightResult)
-	if !leader && (!res.storable || variantKey("", res.vary, r.Header) != res.reqVary) {
-		// The leader's response is private to it, or varies on headers
-		// this request sends differently: run the handler for this one.
-		res = rc.record(r, next, d)
+	if leader && res.streamed {
+		return
+	}
+	if !leader && (res.streamed || !res.storable || variantKey("", res.vary, r.Header) != res.reqVary) {
+		// The leader's response is private to it, too large to share, or
+		// varies on headers this request sends differently: run the
+		// handler for this one.
+		if res = rc.record(w, r, next, d, "", status); res.streamed {
+			return
+		}
 	}
 	now := time.Now()
 	if !res.storable {
@@ -383,10 +301,18 @@ func (rc *routeCache) fill(w http.ResponseWriter, r *http.Request, next http.Han
 }
 
 // record runs the handler into a buffer and stores the result when RFC
-// 9111 allows.
-func (rc *routeCache) record(r *http.Request, next http.Handler, d requestDirectives) *flightResult {
-	rec := &recorder{header: http.Header{}}
+// 9111 allows. A response that outgrows MaxBodySize streams to w instead
+// (flightKey, when set, is then forgotten, so that later misses do not
+// queue behind the stream) and is reported as streamed.
+func (rc *routeCache) record(w http.ResponseWriter, r *http.Request, next http.Handler, d requestDirectives, flightKey, status string) *flightResult {
+	rec := &recorder{header: http.Header{}, max: rc.cfg.MaxBodySize, client: w, cacheStatus: status}
+	if flightKey != "" {
+		rec.onStream = func() { rc.flight.Forget(flightKey) }
+	}
 	next.ServeHTTP(rec, r)
+	if rec.streaming {
+		return &flightResult{streamed: true}
+	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
@@ -458,9 +384,7 @@ func varyHeaders(h http.Header) []string {
 // serve writes a stored response, or 304 when If-None-Match matches it.
 func (rc *routeCache) serve(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, status string) {
 	h := w.Header()
-	for k, v := range e.Header {
-		h[k] = slices.Clone(v)
-	}
+	copyStored(h, e.Header)
 	h.Set("Age", strconv.Itoa(int(e.age(now).Seconds())))
 	h.Set("Cache-Status", status)
 	if inm := r.Header.Get("If-None-Match"); inm != "" && e.Status == http.StatusOK && etagMatch(inm, h.Get("Etag")) {
@@ -475,12 +399,31 @@ func (rc *routeCache) serve(w http.ResponseWriter, r *http.Request, e *entry, no
 
 func (rc *routeCache) serveUncached(w http.ResponseWriter, e *entry, status string) {
 	h := w.Header()
-	for k, v := range e.Header {
-		h[k] = slices.Clone(v)
-	}
+	copyStored(h, e.Header)
 	h.Set("Cache-Status", status)
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(e.Body)
+}
+
+// copyStored puts a recorded response's headers on the response. Vary is
+// merged rather than replaced: the route's outer layers (CORS adds
+// "Vary: Origin") set it before the cache, and a downstream cache must
+// still see it.
+func copyStored(h, stored http.Header) {
+	for k, v := range stored {
+		if k != "Vary" {
+			h[k] = slices.Clone(v)
+		}
+	}
+	if len(stored["Vary"]) == 0 {
+		return
+	}
+	have := varyHeaders(h)
+	for _, name := range varyHeaders(stored) {
+		if !slices.Contains(have, name) {
+			h["Vary"] = append(h["Vary"], name)
+		}
+	}
 }
 
 // etagMatch is the weak comparison If-None-Match uses (RFC 9110 13.1.2).
@@ -500,11 +443,19 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-// recorder buffers a handler's response for the route cache.
+// recorder buffers a handler's response for the route cache, up to max
+// bytes of body; past that it sends what it holds to the client and passes
+// the rest straight through (streaming), and the response is not stored.
 type recorder struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+
+	max         int64
+	client      http.ResponseWriter
+	cacheStatus string
+	onStream    func()
+	streaming   bool
 }
 
 func (rec *recorder) Header() http.Header { return rec.header }
@@ -519,8 +470,38 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
+	if !rec.streaming && int64(rec.body.Len())+int64(len(p)) > rec.max {
+		if err := rec.stream(); err != nil {
+			return 0, err
+		}
+	}
+	if rec.streaming {
+		return rec.client.Write(p)
+	}
 	return rec.body.Write(p)
 }
 
-// Flush is a no-op: a cached route's response is buffered whole.
-func (rec *recorder) Flush() {}
+// stream gives up on storing: the status, headers and what is buffered go
+// to the client now.
+func (rec *recorder) stream() error {
+	rec.streaming = true
+	if rec.onStream != nil {
+		rec.onStream()
+	}
+	h := rec.client.Header()
+	copyStored(h, rec.header)
+	rec.header = h // later header changes (trailers) reach the client
+	h.Set("Cache-Status", rec.cacheStatus+"; detail=too-large")
+	rec.client.WriteHeader(rec.status)
+	_, err := rec.client.Write(rec.body.Bytes())
+	rec.body = bytes.Buffer{}
+	return err
+}
+
+// Flush is a no-op while the response is buffered whole; once it streams,
+// it flushes the client's writer.
+func (rec *recorder) Flush() {
+	if rec.streaming {
+		_ = http.NewResponseController(rec.client).Flush()
+	}
+}

@@ -350,3 +350,116 @@ func testBackend(t *testing.T, c cache.Cache) {
 		}
 	}
 }
+
+// Issue 15.4: a cached CORS route keeps Vary: Origin, on misses and hits,
+// so that a shared cache downstream never hands one origin's answer to
+// another.
+func TestRouteCacheKeepsCORSVary(t *testing.T) {
+	mem := newMemCache()
+	var calls atomic.Int64
+	route := mustRoute(t, "GET /cors", func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Vary", "Accept-Language")
+		_, _ = io.WriteString(w, "shared body")
+	}, WithCORS(CORS{AllowedOrigins: []string{"https://a.example", "https://b.example"}}), WithCache(mem, CacheConfig{TTL: time.Minute}))
+	ts := start(t, []*Route{route})
+	for i, origin := range []string{"https://a.example", "https://b.example", "https://a.example"} {
+		resp, body := ts.get(t, "/cors", "Origin", origin)
+		vary := strings.Join(resp.Header.Values("Vary"), ",")
+		if string(body) != "shared body" || !strings.Contains(vary, "Origin") || !strings.Contains(vary, "Accept-Language") {
+			t.Errorf("request %d (%s, %s): body %q, Vary %q; want Origin and Accept-Language", i, origin, resp.Header.Get("Cache-Status"), body, vary)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
+			t.Errorf("request %d: Access-Control-Allow-Origin %q, want %q", i, got, origin)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler ran %d times, want 1 (the body does not depend on Origin)", n)
+	}
+}
+
+// The key holds the Host: one route answering several virtual hosts never
+// serves one host's response to another.
+func TestRouteCacheKeyHasHost(t *testing.T) {
+	cs := startCached(t, CacheConfig{TTL: time.Minute}, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "host "+r.Host)
+	})
+	for _, host := range []string{"a.example", "b.example", "A.example", "a.example"} {
+		req := newReq(t, http.MethodGet, cs.URL+"/c/h", nil)
+		req.Host = host
+		_, body := cs.do(t, req)
+		if want := "host " + strings.ToLower(host); !strings.EqualFold(string(body), want) {
+			t.Errorf("Host %s: %q, want %q", host, body, want)
+		}
+	}
+	cs.expectCalls(t, 2)
+}
+
+// A response larger than MaxBodySize is not buffered: it streams to the
+// client as the handler writes it, and is not stored.
+func TestRouteCacheStreamsLargeResponsesUncached(t *testing.T) {
+	release := make(chan struct{})
+	chunk := strings.Repeat("x", 2048)
+	cs := startCached(t, CacheConfig{TTL: time.Minute, MaxBodySize: 1024}, func(n int64, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, chunk)
+		http.NewResponseController(w).Flush()
+		if r.URL.Query().Get("wait") != "" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		_, _ = fmt.Fprintf(w, "end %d", n)
+	})
+	// The first chunk arrives while the handler still runs: a buffered
+	// response would only come when it returns, after release.
+	type firstChunk struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan firstChunk, 1)
+	go func() {
+		resp, err := cs.Client.Do(newReq(t, http.MethodGet, cs.URL+"/c/big?wait=1", nil))
+		if err == nil {
+			first := make([]byte, len(chunk))
+			if _, err = io.ReadFull(resp.Body, first); err == nil && string(first) != chunk {
+				err = fmt.Errorf("first chunk %q", first)
+			}
+		}
+		got <- firstChunk{resp, err}
+	}()
+	var resp *http.Response
+	select {
+	case fc := <-got:
+		if fc.err != nil {
+			t.Fatalf("first chunk: %v", fc.err)
+		}
+		resp = fc.resp
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the large response did not stream: nothing arrived while the handler ran")
+	}
+	defer resp.Body.Close()
+	close(release)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "end 1" || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=too-large") {
+		t.Fatalf("rest %q, Cache-Status %q", rest, resp.Header.Get("Cache-Status"))
+	}
+	for i := int64(2); i <= 3; i++ {
+		if _, body := cs.get(t, "/c/big"); string(body) != chunk+fmt.Sprintf("end %d", i) {
+			t.Fatalf("request %d: %d bytes, want the handler's whole response", i, len(body))
+		}
+	}
+	cs.expectCalls(t, 3)
+	if n := cs.mem.sets.Load(); n != 0 {
+		t.Errorf("%d cache writes for responses over the limit", n)
+	}
+	// Under the limit (and under the default one) responses are stored.
+	small := startCached(t, CacheConfig{TTL: time.Minute}, func(_ int64, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, chunk)
+	})
+	small.get(t, "/c/s")
+	small.get(t, "/c/s")
+	small.expectCalls(t, 1)
+}

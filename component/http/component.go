@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/patron-go/patron/internal/option"
 	patronlog "github.com/patron-go/patron/observability/log"
 )
 
@@ -36,13 +37,8 @@ type Component struct {
 // only in Run.
 func New(opts ...Option) (*Component, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("http: option is nil")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("http", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if len(cfg.routes) == 0 {
 		return nil, errors.New("http: no routes (use WithRoutes)")

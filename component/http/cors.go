@@ -44,7 +44,7 @@ type corsPolicy struct {
 func WithCORS(cfg CORS) RouteOption {
 	return func(r *Route) error {
 		if len(cfg.AllowedOrigins) == 0 {
-			return errors.New("WithCORS: no allowed origins")
+			return r.optionError(errors.New("WithCORS: no allowed origins"))
 		}
 		p := &corsPolicy{origins: map[string]bool{}, credentials: cfg.AllowCredentials, routePath: r.path}
 		for _, o := range cfg.AllowedOrigins {
@@ -54,14 +54,14 @@ func WithCORS(cfg CORS) RouteOption {
 			case strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"):
 				p.origins[strings.TrimSuffix(strings.ToLower(o), "/")] = true
 			default:
-				return fmt.Errorf("WithCORS: origin %q: want * or scheme://host[:port]", o)
+				return r.optionError(fmt.Errorf("WithCORS: origin %q: want * or scheme://host[:port]", o))
 			}
 		}
 		if p.anyOrigin && cfg.AllowCredentials {
-			return errors.New("WithCORS: * cannot be combined with AllowCredentials")
+			return r.optionError(errors.New("WithCORS: * cannot be combined with AllowCredentials"))
 		}
 		if cfg.MaxAge < 0 {
-			return fmt.Errorf("WithCORS: negative MaxAge %s", cfg.MaxAge)
+			return r.optionError(fmt.Errorf("WithCORS: negative MaxAge %s", cfg.MaxAge))
 		}
 		hdrs := cfg.AllowedHeaders
 		if len(hdrs) == 0 {

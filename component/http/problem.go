@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/patron-go/patron/encoding"
 )
 
@@ -139,8 +141,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	detail := ""
 	if status < 500 {
 		detail = err.Error()
-	} else if rw := findWriter(w); rw != nil && rw.span != nil {
-		rw.span.RecordError(err)
+	} else if r != nil {
+		trace.SpanFromContext(r.Context()).RecordError(err)
 	}
 	WriteProblem(w, r, status, detail)
 }

@@ -44,17 +44,17 @@ type rateLimiter struct {
 func WithRateLimit(perSecond float64, burst int, key KeyFunc) RouteOption {
 	return func(r *Route) error {
 		if perSecond <= 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
-			return fmt.Errorf("WithRateLimit: rate %v must be positive", perSecond)
+			return r.optionError(fmt.Errorf("WithRateLimit: rate %v must be positive", perSecond))
 		}
 		if burst < 1 {
-			return fmt.Errorf("WithRateLimit: burst %d must be at least 1", burst)
+			return r.optionError(fmt.Errorf("WithRateLimit: burst %d must be at least 1", burst))
 		}
 		if key == nil {
 			key = ClientIP
 		}
 		c, err := lru.New[string, *rate.Limiter](maxRateLimitKeys)
 		if err != nil {
-			return fmt.Errorf("WithRateLimit: %w", err)
+			return r.optionError(fmt.Errorf("WithRateLimit: %w", err))
 		}
 		r.rateLimit = &rateLimiter{limit: rate.Limit(perSecond), burst: burst, key: key, limiters: c}
 		return nil

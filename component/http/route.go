@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/patron-go/patron/internal/option"
 )
 
 // Middleware wraps a handler; the first of a list is the outermost.
@@ -52,15 +54,17 @@ func NewRouteHandler(pattern string, h http.Handler, opts ...RouteOption) (*Rout
 		return nil, err
 	}
 	r := &Route{pattern: pattern, method: method, path: path, handler: h}
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("http: NewRoute(%q): option is nil", pattern)
-		}
-		if err := o(r); err != nil {
-			return nil, fmt.Errorf("http: NewRoute(%q): %w", pattern, err)
-		}
+	// Route options wrap their own errors (optionError), so that a nil
+	// option and a bad one both name the route.
+	if err := option.Apply(fmt.Sprintf("http: NewRoute(%q)", pattern), r, opts); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// optionError says which route a route option refused.
+func (r *Route) optionError(err error) error {
+	return fmt.Errorf("http: NewRoute(%q): %w", r.pattern, err)
 }
 
 // Pattern returns the route's ServeMux pattern.
@@ -72,6 +76,13 @@ func parsePattern(pattern string) (method, path string, err error) {
 	if err := register(http.NewServeMux(), pattern, http.NotFoundHandler()); err != nil {
 		return "", "", err
 	}
+	method, path = splitPattern(pattern)
+	return method, path, nil
+}
+
+// splitPattern splits a valid pattern into its method ("" when it has
+// none) and its path template, without the host.
+func splitPattern(pattern string) (method, path string) {
 	rest := strings.TrimLeft(pattern, " \t")
 	if i := strings.IndexAny(rest, " \t"); i >= 0 && !strings.Contains(rest[:i], "/") {
 		method, rest = rest[:i], strings.TrimLeft(rest[i:], " \t")
@@ -80,7 +91,7 @@ func parsePattern(pattern string) (method, path string, err error) {
 	if i := strings.IndexByte(rest, '/'); i > 0 {
 		rest = rest[i:]
 	}
-	return method, rest, nil
+	return method, rest
 }
 
 // register converts ServeMux's panics (invalid or conflicting patterns) into
@@ -95,15 +106,20 @@ func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 	return nil
 }
 
-// WithTimeout bounds the time the handler has before it starts answering:
-// the request context expires after d, and a handler that returns without
-// having written gets 504. Once the handler flushes (SSE, streaming) the
-// response is under way and the timeout no longer applies, so streams are
-// not cut; unlike http.TimeoutHandler nothing is buffered.
+// WithTimeout bounds the time the handler has before it starts answering.
+// The request context carries the deadline (so that outgoing calls see
+// it); at the deadline the client gets 503 with a problem body even if the
+// handler ignores its context and goes on, and whatever it writes later is
+// dropped. The handler runs on a goroutine of its own and writes into a
+// buffer until its response starts: when it flushes (SSE, streaming),
+// hijacks, writes more than 64 KiB or returns. From then on the timeout no
+// longer applies, so streams are not cut. A handler still running after
+// its timeout answered keeps its goroutine until it returns: give it a
+// context-aware body, as the deadline only asks it to stop.
 func WithTimeout(d time.Duration) RouteOption {
 	return func(r *Route) error {
 		if d <= 0 {
-			return fmt.Errorf("WithTimeout(%s): must be positive", d)
+			return r.optionError(fmt.Errorf("WithTimeout(%s): must be positive", d))
 		}
 		r.timeout = d
 		return nil
@@ -114,7 +130,7 @@ func WithTimeout(d time.Duration) RouteOption {
 func WithBodyLimit(n int64) RouteOption {
 	return func(r *Route) error {
 		if n <= 0 {
-			return fmt.Errorf("WithBodyLimit(%d): must be positive", n)
+			return r.optionError(fmt.Errorf("WithBodyLimit(%d): must be positive", n))
 		}
 		r.bodyLimit = n
 		return nil
@@ -127,7 +143,7 @@ func WithRouteMiddlewares(mws ...Middleware) RouteOption {
 	return func(r *Route) error {
 		for i, m := range mws {
 			if m == nil {
-				return fmt.Errorf("WithRouteMiddlewares: middleware %d is nil", i)
+				return r.optionError(fmt.Errorf("WithRouteMiddlewares: middleware %d is nil", i))
 			}
 		}
 		r.middlewares = append(r.middlewares, mws...)
@@ -147,7 +163,7 @@ func (r *Route) chain(s *server) http.Handler {
 		h = r.cache.middleware(h, s, r)
 	}
 	if r.timeout > 0 {
-		h = timeoutHandler(h, r.timeout)
+		h = timeoutHandler(h, r.timeout, s)
 	}
 	if r.auth != nil {
 		h = authHandler(h, r.auth)

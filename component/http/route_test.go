@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/patron-go/patron/encoding"
+	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
 func okHandler(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
@@ -136,7 +137,7 @@ func TestTimeout(t *testing.T) {
 	})
 	for _, p := range []string{"/blocks", "/answers"} {
 		resp, body := ts.get(t, p)
-		if resp.StatusCode != http.StatusGatewayTimeout || resp.Header.Get("Content-Type") != ProblemContentType {
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != ProblemContentType {
 			t.Errorf("%s: %d %s", p, resp.StatusCode, body)
 		}
 	}
@@ -291,8 +292,11 @@ func TestWriterInterfaces(t *testing.T) {
 	ts := start(t, []*Route{mustRoute(t, "GET /ifaces", func(w http.ResponseWriter, _ *http.Request) {
 		_, f := w.(http.Flusher)
 		_, h := w.(http.Hijacker)
-		_, u := w.(interface{ Unwrap() http.ResponseWriter })
-		_, _ = fmt.Fprintf(w, "%v %v %v", f, h, u)
+		// Under a route timeout the writer has no Unwrap (a handler past
+		// its timeout must not reach the response), but the
+		// ResponseController deadlines still work.
+		d := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)) == nil
+		_, _ = fmt.Fprintf(w, "%v %v %v", f, h, d)
 	}, WithTimeout(time.Second), WithRateLimit(100, 10, nil))})
 	resp, err := ts.Client.Do(newReq(t, http.MethodGet, ts.URL+"/ifaces", nil))
 	if err != nil {
@@ -302,5 +306,99 @@ func TestWriterInterfaces(t *testing.T) {
 	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
 	if line != "true true true" {
 		t.Errorf("writer interfaces = %q", line)
+	}
+}
+
+// Issue 15.12: the route timeout answers 503 at the deadline even when the
+// handler ignores its context and goes on; what it writes afterwards is
+// dropped, and a panic it has then is logged, not lost.
+func TestTimeoutAnswersWhileTheHandlerGoesOn(t *testing.T) {
+	release := make(chan struct{})
+	finished := make(chan error, 1)
+	ts := start(t, []*Route{
+		mustRoute(t, "POST /ignores", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "partial, unsent")
+			<-release // ignores r.Context()
+			_, err := io.WriteString(w, "too late")
+			_, rerr := io.ReadAll(r.Body)
+			finished <- errors.Join(err, rerr)
+			panic("after the timeout")
+		}, WithTimeout(50*time.Millisecond)),
+	})
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := ts.Client.Do(newReq(t, http.MethodPost, ts.URL+"/ignores", strings.NewReader("body")))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		got <- answer{resp.StatusCode, string(b), err}
+	}()
+	var a answer
+	select {
+	case a = <-got:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("no answer at the route timeout while the handler ran on")
+	}
+	if a.err != nil || a.code != http.StatusServiceUnavailable || !strings.Contains(a.body, "timed out") {
+		t.Fatalf("answer = %d %q %v, want a 503 problem", a.code, a.body, a.err)
+	}
+	close(release)
+	select {
+	case err := <-finished:
+		if !errors.Is(err, http.ErrHandlerTimeout) {
+			t.Errorf("late write and body read = %v, want http.ErrHandlerTimeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler did not finish")
+	}
+	ts.Logs.WaitRecord(t, 10*time.Second, func(m map[string]any) bool {
+		return m["msg"] == "panic in HTTP handler after its route timeout"
+	})
+	// The server span and metrics record the 503.
+	spans := ts.Kit.WaitForSpanCount(t, 5*time.Second, "POST /ignores", 1)
+	if v, _ := observabilitytest.Attr(spans[0], "http.response.status_code"); v.AsInt64() != http.StatusServiceUnavailable {
+		t.Errorf("span status code = %v", v)
+	}
+}
+
+// A response that started (over the buffer, or flushed) keeps going past
+// the deadline; a handler that panics in time still gets the chain's 500.
+func TestTimeoutLetsStartedResponsesFinish(t *testing.T) {
+	big := strings.Repeat("b", timeoutCommitSize+1)
+	lifted := make(chan bool, 1)
+	ts := start(t, []*Route{
+		mustRoute(t, "GET /big", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, big)
+			_, has := r.Context().Deadline()
+			lifted <- !has
+			_, _ = io.WriteString(w, "end")
+		}, WithTimeout(time.Minute)),
+		mustRoute(t, "GET /panics", func(http.ResponseWriter, *http.Request) {
+			panic("in time")
+		}, WithTimeout(time.Minute)),
+	})
+	resp, b := ts.get(t, "/big")
+	if resp.StatusCode != http.StatusOK || string(b) != big+"end" {
+		t.Errorf("big response = %d, %d bytes", resp.StatusCode, len(b))
+	}
+	if !<-lifted {
+		t.Error("the deadline still holds once the response started")
+	}
+	resp2, body := ts.get(t, "/panics")
+	if resp2.StatusCode != http.StatusInternalServerError {
+		t.Errorf("panic in time = %d %s", resp2.StatusCode, body)
+	}
+	rec := ts.Logs.WaitRecord(t, 5*time.Second, func(m map[string]any) bool { return m["msg"] == "panic in HTTP handler" })
+	if stack, _ := rec["stack"].(string); !strings.Contains(stack, "TestTimeoutLetsStartedResponsesFinish") {
+		t.Errorf("logged stack is not the handler's:\n%s", stack)
 	}
 }

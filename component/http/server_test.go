@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -540,10 +541,15 @@ func TestNewValidation(t *testing.T) {
 		"corsbad":   WithCORS(CORS{AllowedOrigins: []string{"example.com"}}),
 		"cache":     WithCache(nil, CacheConfig{TTL: time.Second}),
 		"cachettl":  WithCache(newMemCache(), CacheConfig{}),
+		"cachemax":  WithCache(newMemCache(), CacheConfig{TTL: time.Second, MaxBodySize: -1}),
 		"mw":        WithRouteMiddlewares(nil),
+		"nil":       nil,
 	} {
-		if _, err := NewRoute("GET /x", func(http.ResponseWriter, *http.Request) {}, o); err == nil {
+		_, err := NewRoute("GET /x", func(http.ResponseWriter, *http.Request) {}, o)
+		if err == nil {
 			t.Errorf("%s: NewRoute succeeded", name)
+		} else if !strings.HasPrefix(err.Error(), `http: NewRoute("GET /x"): `) {
+			t.Errorf("%s: error %q does not name the package and the route", name, err)
 		}
 	}
 }
@@ -728,5 +734,70 @@ func TestHandlerCloseUnregisters(t *testing.T) {
 	}
 	if n := points(); n != 0 {
 		t.Errorf("active_requests points after Close = %d, want 0", n)
+	}
+}
+
+// Issue 19: NewMiddleware puts the default chain around a mux of the
+// user's; the route comes from r.Pattern, which the ServeMux sets.
+func TestMiddlewareAroundOwnMux(t *testing.T) {
+	kit := observabilitytest.New(t)
+	logs := &observabilitytest.LogBuffer{}
+	mw, err := NewMiddleware(WithTracerProvider(kit.TracerProvider), WithMeterProvider(kit.MeterProvider),
+		WithPropagator(kit.Propagator), WithLogger(slog.New(newLogHandler(logs))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET example.com/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "item "+r.PathValue("id"))
+	})
+	mux.HandleFunc("POST /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	srv := httptest.NewServer(mw(mux))
+	defer srv.Close()
+
+	req := newReq(t, http.MethodGet, srv.URL+"/items/7", nil, "Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	req.Host = "example.com"
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "item 7" || resp.Header.Get(correlation.HeaderKey) == "" {
+		t.Fatalf("got %q %v", body, resp.Header)
+	}
+	spans := kit.WaitForSpanCount(t, 5*time.Second, "GET /items/{id}", 1)
+	observabilitytest.AssertTree(t, spans, observabilitytest.Want{Name: "GET /items/{id}", Kind: trace.SpanKindServer,
+		Attrs: []attribute.KeyValue{semconv.HTTPRoute("/items/{id}"), semconv.HTTPResponseStatusCode(200)}})
+	if got := spans[0].Parent().TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("remote parent not used: %s", got)
+	}
+	if n := kit.Sum(t, "http.server.request.duration", semconv.HTTPRoute("/items/{id}")); n != 1 {
+		t.Errorf("duration count with the route = %v", n)
+	}
+	logs.WaitRecord(t, 5*time.Second, func(m map[string]any) bool { return m["msg"] == accessMsg && m["route"] == "/items/{id}" })
+
+	// Unmatched requests are unrouted; panics are recovered.
+	resp, err = srv.Client().Get(srv.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/nope = %d", resp.StatusCode)
+	}
+	kit.WaitForSpanCount(t, 5*time.Second, "GET", 1)
+	resp, err = srv.Client().Post(srv.URL+"/boom", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("Content-Type") != ProblemContentType {
+		t.Errorf("panic = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	kit.WaitForSpanCount(t, 5*time.Second, "POST /boom", 1)
+
+	if _, err := NewMiddleware(nil); err == nil || !strings.HasPrefix(err.Error(), "http: ") {
+		t.Errorf("NewMiddleware(nil) = %v", err)
 	}
 }

@@ -1,0 +1,75 @@
+package patron
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	patronlog "github.com/patron-go/patron/observability/log"
+)
+
+// setupLogger builds the service's logger: Patron's own from
+// PATRON_LOG_FORMAT, or the user's (WithLogger) wrapped so that it adds the
+// context's IDs and obeys the service's level like Patron's does.
+func (s *Service) setupLogger() {
+	cfg := &s.cfg
+	if cfg.logger == nil {
+		lvl := slog.LevelInfo
+		if cfg.logLevel != nil {
+			lvl = *cfg.logLevel
+		}
+		s.level.Set(lvl)
+		s.levelFloor = slog.LevelDebug
+		format, _ := patronlog.ParseFormat(cfg.logFormat) // validated in readEnv
+		s.logger = patronlog.New(os.Stderr, format, s.level,
+			slog.String("service", s.name), slog.String("version", s.version), slog.String("instance", instanceName()))
+		return
+	}
+	inner := cfg.logger.Handler()
+	s.levelFloor = lowestEnabled(inner)
+	lvl := s.levelFloor
+	if cfg.logLevel != nil {
+		lvl = max(*cfg.logLevel, s.levelFloor)
+	}
+	s.level.Set(lvl)
+	var h slog.Handler = &levelHandler{inner: inner, level: s.level}
+	if _, ok := inner.(*patronlog.Handler); !ok {
+		h = patronlog.NewHandler(h)
+	}
+	s.logger = slog.New(h)
+}
+
+// lowestEnabled is the lowest of the levels Patron names that h handles:
+// the service's level cannot go below it, since h would drop the records
+// anyway.
+func lowestEnabled(h slog.Handler) slog.Level {
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if h.Enabled(context.Background(), l) {
+			return l
+		}
+	}
+	return slog.LevelError
+}
+
+// levelHandler filters a user's handler by the service's level, so that
+// PUT /debug/log-level applies to a logger given with WithLogger too.
+type levelHandler struct {
+	inner slog.Handler
+	level slog.Leveler
+}
+
+func (h *levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level.Level() && h.inner.Enabled(ctx, l)
+}
+
+func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelHandler{inner: h.inner.WithAttrs(attrs), level: h.level}
+}
+
+func (h *levelHandler) WithGroup(name string) slog.Handler {
+	return &levelHandler{inner: h.inner.WithGroup(name), level: h.level}
+}
