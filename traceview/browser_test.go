@@ -271,3 +271,72 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 		}
 	}
 }
+
+// TestBrowserServiceColors opens a trace of the demo's seven services: each
+// gets its own colour, on the service chips and on its span bars, and the
+// same colour on the search page.
+func TestBrowserServiceColors(t *testing.T) {
+	v, addrs := startViewer(t)
+	rss, trace, _, _ := demoApp(time.Now().Add(-time.Minute), 1)
+	if res := v.Store().Ingest(rss); res.Rejected != 0 {
+		t.Fatalf("ingest: %+v", res)
+	}
+	ctx := browser(t)
+	base := "http://" + addrs.UI
+	do(t, ctx, chromedp.Navigate(base+"/trace/"+hex.EncodeToString(trace)), chromedp.WaitVisible(chromedp.CSS(`.wf-row`)))
+	colors := serviceColors(t, ctx)
+	want := []string{"amqp-svc", "grpc-svc", "http-cache-svc", "http-sec-svc", "http-svc", "kafka-svc", "sqs-svc"}
+	seen := map[string]string{}
+	for _, svc := range want {
+		c, ok := colors[svc]
+		if !ok {
+			t.Errorf("no colour for %s: %v", svc, colors)
+			continue
+		}
+		if other, dup := seen[c]; dup {
+			t.Errorf("%s and %s share colour %s", svc, other, c)
+		}
+		seen[c] = svc
+	}
+	// Bars take their service's colour.
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[map[string][]string](`(() => {
+		const out = {};
+		for (const r of document.querySelectorAll(".wf-row")) {
+			const svc = r.querySelector(".svc").textContent, c = r.querySelector(".span-bar").style.background;
+			(out[svc] = out[svc] || []).includes(c) || out[svc].push(c);
+		}
+		return out;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, cs := range bars {
+		if len(cs) != 1 || cs[0] != colors[svc] {
+			t.Errorf("%s bars are %v, want %s", svc, cs, colors[svc])
+		}
+	}
+	noFontGlyphs(t, ctx)
+	screenshot(t, ctx, "traceview-demo.png")
+
+	// The search page gives each service the same colour as the trace did.
+	do(t, ctx, chromedp.Navigate(base+"/search?service=http-svc&lookback=1h&limit=20"), chromedp.WaitVisible(chromedp.CSS(`.result .chip`)))
+	chips, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll(".result .chip")].map((c) => [c.textContent.replace(/ \(\d+\)$/, ""), c.querySelector(".dot").style.background]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, c := range chips {
+		if c != colors[svc] {
+			t.Errorf("%s is %s on the search page, %s on the trace page", svc, c, colors[svc])
+		}
+	}
+}
+
+// serviceColors reads the colour of each service from the trace page's chips.
+func serviceColors(t *testing.T, ctx context.Context) map[string]string {
+	t.Helper()
+	colors, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll(".trace-services .chip")].map((c) => [c.textContent.replace(/ \(\d+\)$/, ""), c.querySelector(".dot").style.background]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return colors
+}

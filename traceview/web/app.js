@@ -64,17 +64,44 @@
     return body;
   }
 
+  // Service colours: 14 hues far enough apart to tell side by side, none of
+  // them red (red means error). A name hashes to a slot; when that slot is
+  // taken, the name probes on to the least used slot, so up to 14 services
+  // on screen never share a colour. Names are registered in sorted order
+  // (all known services when the page loads, then any new ones a page
+  // shows), so a service keeps its colour across pages and reloads while
+  // the set of services stays the same.
   const PALETTE = ["#4f46e5", "#0d9488", "#d97706", "#db2777", "#2563eb", "#16a34a", "#9333ea",
-    "#ea580c", "#0891b2", "#65a30d", "#c026d3", "#475569"];
-  const colorCache = new Map();
-  function colorOf(service) {
-    if (!colorCache.has(service)) {
-      let x = 2166136261;
-      for (let i = 0; i < service.length; i++) x = Math.imul(x ^ service.charCodeAt(i), 16777619);
-      colorCache.set(service, PALETTE[(x >>> 0) % PALETTE.length]);
-    }
-    return colorCache.get(service);
+    "#ea580c", "#0891b2", "#65a30d", "#c026d3", "#475569", "#a16207", "#7c2d12"];
+  const colorSlot = new Map();
+  const slotUse = new Array(PALETTE.length).fill(0);
+  function hashName(name) {
+    let x = 2166136261;
+    for (let i = 0; i < name.length; i++) x = Math.imul(x ^ name.charCodeAt(i), 16777619);
+    return x >>> 0;
   }
+  function registerServices(names) {
+    for (const name of [...new Set(names)].sort()) {
+      if (colorSlot.has(name)) continue;
+      const min = Math.min(...slotUse);
+      const start = hashName(name) % PALETTE.length;
+      let slot = start;
+      for (let i = 0; i < PALETTE.length; i++) {
+        const c = (start + i) % PALETTE.length;
+        if (slotUse[c] === min) { slot = c; break; }
+      }
+      slotUse[slot]++;
+      colorSlot.set(name, slot);
+    }
+  }
+  function colorOf(service) {
+    if (!colorSlot.has(service)) registerServices([service]);
+    return PALETTE[colorSlot.get(service)];
+  }
+  // Every page waits for the known services once, so colours do not depend
+  // on which page was opened first.
+  const servicesKnown = fetch("/api/services", { headers: { Accept: "application/json" } })
+    .then((r) => r.json()).then((b) => registerServices(b.data || [])).catch(() => {});
 
   // Durations arrive in microseconds.
   function fmtDur(us) {
@@ -147,8 +174,10 @@
   }
 
   let routeToken = 0;
-  function route() {
+  async function route() {
     const token = ++routeToken;
+    await servicesKnown;
+    if (stale(token)) return;
     const path = location.pathname;
     app.replaceChildren();
     if (path.startsWith("/trace/")) {
@@ -399,6 +428,7 @@
     constructor(tr) {
       this.tr = tr;
       this.sum = traceSummary(tr);
+      registerServices([...this.sum.services.keys()]);
       this.byId = new Map();
       this.collapsed = new Set();
       this.openDetails = new Set();
