@@ -64,6 +64,9 @@ func newUIHandler(store *Store, log *slog.Logger) (http.Handler, error) {
 	mux.HandleFunc("GET /search", index)
 	mux.HandleFunc("GET /trace/{id}", index)
 	mux.HandleFunc("GET /dependencies", index)
+	for _, page := range []string{"/compare", "/logs", "/monitor", "/metrics"} {
+		mux.HandleFunc("GET "+page, index)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/search", http.StatusFound)
 	})

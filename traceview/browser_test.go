@@ -1,8 +1,11 @@
 package traceview
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +77,23 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", p)
+}
+
+// screenshotDocs saves a screenshot for the README in docs/ (the pictures
+// follow the UI as it is), and in the artifact directory too.
+func screenshotDocs(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	screenshot(t, ctx, name)
+	if t.Failed() {
+		return // keep the last good picture
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", name), png, 0o644); err != nil {
+		t.Errorf("saving docs/%s: %v", name, err)
+	}
 }
 
 // TestBrowserUI drives the web UI in headless Chromium: search a service,
@@ -339,4 +359,88 @@ func serviceColors(t *testing.T, ctx context.Context) map[string]string {
 		t.Fatal(err)
 	}
 	return colors
+}
+
+// TestBrowserCriticalPath opens the demo-shaped trace: the critical path runs
+// from the root through every hand-off (HTTP, Kafka, RabbitMQ, SQS, gRPC)
+// along the delivery that finished last, and leaves out the SNS delivery
+// that finished first. Its segments never overlap and end where the trace
+// ends.
+func TestBrowserCriticalPath(t *testing.T) {
+	v, addrs := startViewer(t)
+	now := time.Now().Add(-time.Minute)
+	rss, trace, nSpans, off := demoApp(now, 1)
+	if res := v.Store().Ingest(rss); res.Rejected != 0 {
+		t.Fatalf("ingest: %+v", res)
+	}
+	ctx := browser(t)
+	do(t, ctx, chromedp.Navigate("http://"+addrs.UI+"/trace/"+hex.EncodeToString(trace)), chromedp.WaitVisible(chromedp.CSS(`.wf-row.cp`)))
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const rows = [...document.querySelectorAll(".wf-row")];
+		const segs = [];
+		for (const r of document.querySelectorAll(".wf-row.cp .cp-seg")) segs.push([parseFloat(r.style.left), parseFloat(r.style.width)]);
+		return { cp: rows.filter((r) => r.classList.contains("cp")).map((r) => r.dataset.spanId),
+			faded: rows.filter((r) => r.querySelector(".span-bar.off-cp")).map((r) => r.dataset.spanId), segs,
+			meta: document.querySelector(".trace-meta .cp-meta").textContent };
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offSet := map[int]bool{}
+	for _, i := range off {
+		offSet[i] = true
+	}
+	var wantCP, wantOff []string
+	for i := range nSpans {
+		id := hex.EncodeToString(sid(0x100 + 0x6000 + uint64(i)))
+		if offSet[i] {
+			wantOff = append(wantOff, id)
+		} else {
+			wantCP = append(wantCP, id)
+		}
+	}
+	strs := func(v any) []string {
+		var out []string
+		for _, x := range v.([]any) {
+			out = append(out, x.(string))
+		}
+		slices.Sort(out)
+		return out
+	}
+	slices.Sort(wantCP)
+	slices.Sort(wantOff)
+	if cp := strs(got["cp"]); !slices.Equal(cp, wantCP) {
+		t.Errorf("critical path spans %v, want %v", cp, wantCP)
+	}
+	if faded := strs(got["faded"]); !slices.Equal(faded, wantOff) {
+		t.Errorf("faded spans %v, want %v", faded, wantOff)
+	}
+	if meta := got["meta"].(string); meta != fmt.Sprintf("Critical Path %d spans", len(wantCP)) {
+		t.Errorf("trace header says %q", meta)
+	}
+	// The segments tile the trace without overlapping; the only gaps are
+	// the time messages waited in a queue, and the last one ends at 100%.
+	type seg struct{ l, r float64 }
+	var segs []seg
+	for _, x := range got["segs"].([]any) {
+		p := x.([]any)
+		segs = append(segs, seg{p[0].(float64), p[0].(float64) + p[1].(float64)})
+	}
+	slices.SortFunc(segs, func(a, b seg) int { return cmp.Compare(a.l, b.l) })
+	for i := 1; i < len(segs); i++ {
+		if segs[i].l < segs[i-1].r-0.01 {
+			t.Errorf("critical path segments overlap: %v and %v", segs[i-1], segs[i])
+		}
+	}
+	if len(segs) == 0 || segs[0].l > 0.01 || math.Abs(segs[len(segs)-1].r-100) > 0.01 {
+		t.Errorf("critical path segments %v do not span the trace", segs)
+	}
+	noFontGlyphs(t, ctx)
+	screenshotDocs(t, ctx, "critical-path.png")
+
+	// The toggle turns the highlight off.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`.cp-toggle`)))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".cp-seg, .off-cp, .wf-row.cp").length`)); n != 0 {
+		t.Errorf("%d critical-path marks remain after turning it off", n)
+	}
 }

@@ -424,6 +424,81 @@
     });
   }
 
+  // criticalPath finds the chain of spans that sets the trace's end-to-end
+  // latency. A span's successors are its children and the spans of this
+  // trace that link to it (a consumer linked to its producer), so the path
+  // follows asynchronous hand-offs that end after the span that started
+  // them. Walking back from the end of the trace, each span on the path
+  // waits on the successor that finished last before the cursor; the time
+  // before that, back to the successor's start, is spent on earlier
+  // successors or in the span itself. The result maps each span on the path
+  // to the intervals (µs) in which it is the one holding up the trace.
+  // Iterative, with guards, so a hostile trace (deep, or with cycles)
+  // cannot overflow the stack or loop.
+  function criticalPath(tv) {
+    const end = (n) => n.span.startTime + n.span.duration;
+    const next = new Map();
+    for (const n of tv.byId.values()) next.set(n, new Set(n.children));
+    for (const n of tv.byId.values()) {
+      for (const r of n.span.references) {
+        if (r.refType !== "FOLLOWS_FROM" || r.traceID !== tv.tr.traceID || r.spanID === n.span.spanID) continue;
+        const from = tv.byId.get(r.spanID);
+        if (from) next.get(from).add(n);
+      }
+    }
+    // Effective end: when a span and everything it set off are done.
+    const eff = new Map();
+    for (const root of tv.byId.values()) {
+      if (eff.has(root)) continue;
+      const stack = [[root, false]];
+      const onStack = new Set();
+      while (stack.length) {
+        const [n, done] = stack.pop();
+        if (done) {
+          let e = end(n);
+          for (const c of next.get(n)) if (eff.has(c)) e = Math.max(e, eff.get(c));
+          eff.set(n, e); onStack.delete(n);
+          continue;
+        }
+        if (eff.has(n) || onStack.has(n)) continue; // done, or a cycle
+        onStack.add(n);
+        stack.push([n, true]);
+        for (const c of next.get(n)) if (!eff.has(c) && !onStack.has(c)) stack.push([c, false]);
+      }
+    }
+    const roots = tv.roots.length ? tv.roots : [...tv.byId.values()];
+    let start = null;
+    for (const r of roots) if (!start || eff.get(r) > eff.get(start) || (eff.get(r) === eff.get(start) && r.span.startTime < start.span.startTime)) start = r;
+    const path = new Map();
+    if (!start) return path;
+    const seg = (n, a, b) => {
+      a = Math.max(a, n.span.startTime); b = Math.min(b, end(n));
+      if (b > a) path.get(n).push([a, b]);
+    };
+    const frames = [];
+    const enter = (n, cursor) => {
+      path.set(n, []);
+      const kids = [...next.get(n)].filter((k) => !path.has(k)).sort((a, b) => eff.get(b) - eff.get(a) || b.span.startTime - a.span.startTime);
+      frames.push({ n, cursor: Math.min(cursor, eff.get(n)), kids, i: 0 });
+    };
+    enter(start, eff.get(start));
+    while (frames.length) {
+      const f = frames[frames.length - 1];
+      let k = null;
+      while (f.i < f.kids.length) {
+        const c = f.kids[f.i++];
+        if (!path.has(c) && eff.get(c) <= f.cursor) { k = c; break; }
+      }
+      if (!k) { seg(f.n, f.n.span.startTime, f.cursor); frames.pop(); continue; }
+      seg(f.n, eff.get(k), f.cursor);
+      const c = f.cursor;
+      f.cursor = Math.min(f.cursor, k.span.startTime);
+      enter(k, c);
+    }
+    for (const segs of path.values()) segs.reverse();
+    return path;
+  }
+
   class TraceView {
     constructor(tr) {
       this.tr = tr;
@@ -458,6 +533,8 @@
       this.start = this.sum.start;
       this.total = Math.max(1, this.sum.duration);
       this.maxDepth = Math.max(0, ...this.order.map((n) => n.depth)) + 1;
+      this.cp = criticalPath(this);
+      this.showCP = true;
     }
 
     mount() {
@@ -480,6 +557,10 @@
             h("button", { class: "btn small", type: "button", text: "Expand all", onclick: () => { this.collapsed.clear(); this.draw(); } }),
             h("button", { class: "btn small", type: "button", text: "Collapse all",
               onclick: () => { for (const n of this.order) if (n.children.length && n.depth > 0) this.collapsed.add(n.span.spanID); this.draw(); } }),
+            this.cpButton = h("button", { class: "btn small cp-toggle", type: "button", "aria-pressed": "true", title: "Highlight the chain of spans that sets the trace's latency",
+              onclick: () => { this.showCP = !this.showCP; this.cpButton.setAttribute("aria-pressed", String(this.showCP)); this.draw(); } },
+            h("span", { class: "cp-swatch" }), "Critical path"),
+            h("a", { class: "btn small", href: `/compare?a=${this.tr.traceID}`, text: "Compare" }),
             h("a", { class: "btn small", href: `/api/traces/${this.tr.traceID}`, target: "_blank", text: "JSON" }))),
         h("div", { class: "trace-meta" },
           h("span", {}, "Trace Start ", h("b", { text: fmtTime(sum.start) })),
@@ -487,6 +568,7 @@
           h("span", {}, "Services ", h("b", { text: String(sum.services.size) })),
           h("span", {}, "Depth ", h("b", { text: String(this.maxDepth) })),
           h("span", {}, "Total Spans ", h("b", { text: String(sum.spans) })),
+          h("span", { class: "cp-meta" }, "Critical Path ", h("b", { text: `${this.cp.size} span${this.cp.size === 1 ? "" : "s"}` })),
           sum.errors ? h("span", { class: "status-err", text: `${sum.errors} error${sum.errors === 1 ? "" : "s"}` }) : null),
         h("div", { class: "trace-services" }, svcChips));
 
@@ -558,13 +640,21 @@
       const cell = h("div", { class: "bar-cell" });
       for (const f of [25, 50, 75]) { const g = h("div", { class: "gridline" }); g.style.left = `${f}%`; cell.append(g); }
       cell.append(bar, label);
+      const cp = this.showCP ? this.cp.get(n) : null;
+      if (this.showCP && !cp) bar.classList.add("off-cp");
+      for (const [a, b] of cp || []) {
+        const g = h("div", { class: "cp-seg", title: `critical path: ${fmtDur(b - a)}` });
+        g.style.left = `${((a - this.start) / this.total) * 100}%`;
+        g.style.width = `${Math.max(((b - a) / this.total) * 100, 0.15)}%`;
+        cell.append(g);
+      }
       for (const lg of sp.logs || []) {
         const ev = h("div", { class: "span-ev", title: lg.fields.map((f) => `${f.key}=${tagValue(f)}`).join("\n") });
         ev.style.left = `${((lg.timestamp - this.start) / this.total) * 100}%`;
         cell.append(ev);
       }
       const links = sp.references.filter((r) => r.refType === "FOLLOWS_FROM");
-      const row = h("div", { class: `wf-row${this.openDetails.has(sp.spanID) ? " selected" : ""}`, role: "treeitem", tabindex: "-1",
+      const row = h("div", { class: `wf-row${this.openDetails.has(sp.spanID) ? " selected" : ""}${cp ? " cp" : ""}`, role: "treeitem", tabindex: "-1",
         "aria-level": String(n.depth + 1), "aria-expanded": hasKids ? String(open) : null,
         "aria-selected": String(this.openDetails.has(sp.spanID)),
         dataset: { spanId: sp.spanID }, onclick: () => this.toggleDetail(n) },
@@ -608,6 +698,7 @@
             h("span", {}, "Duration ", h("b", { text: fmtDur(sp.duration) })),
             h("span", {}, "Start ", h("b", { text: `+${fmtDur(sp.startTime - this.start)}` })),
             n.kind ? h("span", {}, "Kind ", h("b", { text: n.kind })) : null,
+            this.cp.has(n) ? h("span", { class: "cp-meta" }, "On critical path ", h("b", { text: fmtDur(this.cp.get(n).reduce((a, [x, y]) => a + y - x, 0)) })) : null,
             status ? h("span", { class: n.error ? "status-err" : "" }, "Status ", h("b", { text: String(status.value) })) : null)),
         section("Attributes", sp.tags.length, kv(sp.tags, errKeys), true),
         section(`Resource · ${n.service}`, n.proc.tags.length, kv(n.proc.tags), false),
