@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/patron-go/patron/internal/testenv"
 )
@@ -443,4 +446,90 @@ func TestBrowserCriticalPath(t *testing.T) {
 	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".cp-seg, .off-cp, .wf-row.cp").length`)); n != 0 {
 		t.Errorf("%d critical-path marks remain after turning it off", n)
 	}
+}
+
+// TestBrowserCompare compares the demo-shaped trace with a later one in
+// which the SNS delivery is gone, kafka-svc's INSERT is slower and kafka-svc
+// makes a new Redis call: the page names each change per service and
+// operation, and marks the spans on both sides.
+func TestBrowserCompare(t *testing.T) {
+	v, addrs := startViewer(t)
+	now := time.Now().Add(-2 * time.Minute)
+	a, ta, _, _ := demoApp(now, 1)
+	b, tb, _, _ := demoApp(now.Add(time.Minute), 2)
+	base := uint64(0x200 + 0x6000)
+	gone := map[string]bool{}
+	for _, i := range []uint64{11, 13, 14, 15} {
+		gone[string(sid(base+i))] = true
+	}
+	for _, rs := range b {
+		for _, ss := range rs.ScopeSpans {
+			ss.Spans = slices.DeleteFunc(ss.Spans, func(sp *tracepb.Span) bool { return gone[string(sp.SpanId)] })
+			var extra []*tracepb.Span
+			for _, sp := range ss.Spans {
+				if sp.Name == "INSERT patron_users" {
+					sp.EndTimeUnixNano += uint64(30 * time.Millisecond)
+				}
+				if sp.Name == "process patron-topic" {
+					extra = append(extra, &tracepb.Span{TraceId: tb, SpanId: sid(base + 0x50), ParentSpanId: sp.SpanId, Name: "GET",
+						Kind: tracepb.Span_SPAN_KIND_CLIENT, StartTimeUnixNano: sp.StartTimeUnixNano + 1e6, EndTimeUnixNano: sp.StartTimeUnixNano + 3e6,
+						Attributes: []*commonpb.KeyValue{kv("db.system.name", "redis")}})
+				}
+			}
+			ss.Spans = append(ss.Spans, extra...)
+		}
+	}
+	for _, rss := range [][]*tracepb.ResourceSpans{a, b} {
+		if res := v.Store().Ingest(rss); res.Rejected != 0 {
+			t.Fatalf("ingest: %+v", res)
+		}
+	}
+	ida, idb := hex.EncodeToString(ta), hex.EncodeToString(tb)
+	ctx := browser(t)
+	// Pick the two traces in the search results.
+	do(t, ctx, chromedp.Navigate("http://"+addrs.UI+"/search?service=http-svc&lookback=1h&limit=20"),
+		chromedp.WaitVisible(chromedp.CSS(`.cmp-pick[value="`+idb+`"]`)),
+		chromedp.Click(chromedp.CSS(`.cmp-pick[value="`+ida+`"]`)),
+		chromedp.Click(chromedp.CSS(`.cmp-pick[value="`+idb+`"]`)),
+		chromedp.Click(chromedp.ID("compare-picked")),
+		chromedp.WaitVisible(chromedp.CSS(`#cmp-side-b .cmp-span`)))
+	if u, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(u, "/compare?a="+ida+"&b="+idb) {
+		t.Errorf("compare went to %s", u)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".cmp-row")].map((r) => r.dataset.status + " " + r.dataset.service + " " + r.dataset.op)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hello = "patron.examples.demo.Greeter/SayHello"
+	want := []string{
+		"added kafka-svc GET",
+		"missing amqp-svc publish patron-topic",
+		"missing grpc-svc " + hello, "missing sqs-svc " + hello, "missing sqs-svc process patron",
+		"slower kafka-svc INSERT patron_users",
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	marks, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]int](`(() => {
+		const n = (sel) => document.querySelectorAll(sel).length;
+		return { aMissing: n("#cmp-side-a .cmp-span.missing"), bMissing: n("#cmp-side-b .cmp-span.missing"),
+			bAdded: n("#cmp-side-b .cmp-span.added"), aAdded: n("#cmp-side-a .cmp-span.added"),
+			slower: n("#cmp-side-b .cmp-span.slower"), a: n("#cmp-side-a .cmp-span"), b: n("#cmp-side-b .cmp-span") };
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A shows both deliveries as missing (B has one of each of three
+	// operations where A has two, and no SNS publish at all): 1 + 2×3.
+	if want := map[string]int{"aMissing": 7, "bMissing": 0, "bAdded": 1, "aAdded": 0, "slower": 1, "a": 19, "b": 16}; !maps.Equal(marks, want) {
+		t.Errorf("side by side marks %v, want %v", marks, want)
+	}
+	noFontGlyphs(t, ctx)
+	screenshotDocs(t, ctx, "compare.png")
+
+	// From a trace, Compare offers the other traces of the same operation.
+	do(t, ctx, chromedp.Navigate("http://"+addrs.UI+"/trace/"+ida),
+		chromedp.WaitVisible(chromedp.CSS(`.trace-tools a[href^="/compare"]`)),
+		chromedp.Click(chromedp.CSS(`.trace-tools a[href^="/compare"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#compare .result[href="/compare?a=`+ida+`&b=`+idb+`"]`)))
 }

@@ -183,6 +183,9 @@
     if (path.startsWith("/trace/")) {
       setNav("");
       renderTrace(decodeURIComponent(path.slice(7)), token);
+    } else if (path.startsWith("/compare")) {
+      setNav("");
+      renderCompare(token);
     } else if (path.startsWith("/dependencies")) {
       setNav("dependencies");
       renderDependencies(token);
@@ -302,7 +305,7 @@
     root = root || tr.spans[0];
     const rootSvc = root ? (tr.processes[root.processID] || {}).serviceName : "";
     return { id: tr.traceID, start, duration: end - start, errors, services, spans: tr.spans.length,
-      title: root ? `${rootSvc}: ${root.operationName}` : tr.traceID, rootSvc };
+      title: root ? `${rootSvc}: ${root.operationName}` : tr.traceID, rootSvc, rootOp: root ? root.operationName : "" };
   }
 
   async function runSearch(params, results, token) {
@@ -338,11 +341,26 @@
       }[sortSel.value];
       sorted.sort(by);
       const maxDur = Math.max(1, ...traces.map((t) => t.duration));
-      list.replaceChildren(...sorted.map((t) => resultItem(t, maxDur)));
+      list.replaceChildren(...sorted.map((t) => {
+        const pick = h("input", { type: "checkbox", class: "cmp-pick", "aria-label": `Compare trace ${t.id.slice(0, 7)}`, value: t.id,
+          checked: picked.includes(t.id), onchange: () => {
+            const i = picked.indexOf(t.id);
+            if (pick.checked && i < 0) picked.push(t.id);
+            if (!pick.checked && i >= 0) picked.splice(i, 1);
+            while (picked.length > 2) picked.shift();
+            for (const c of list.querySelectorAll(".cmp-pick")) c.checked = picked.includes(c.value);
+            cmpBtn.disabled = picked.length !== 2;
+          } });
+        return h("div", { class: "result-wrap" }, resultItem(t, maxDur), h("label", { class: "cmp-label", title: "Pick two traces to compare" }, pick, "Compare"));
+      }));
     };
+    const picked = [];
+    const cmpBtn = h("button", { class: "btn small", id: "compare-picked", type: "button", disabled: true, text: "Compare selected",
+      title: "Tick two traces, then compare them side by side",
+      onclick: () => { if (picked.length === 2) go(`/compare?a=${picked[0]}&b=${picked[1]}`); } });
     sortSel.addEventListener("change", draw);
     results.replaceChildren(
-      h("div", { class: "results-head" }, h("h2", { text: `${traces.length} Trace${traces.length === 1 ? "" : "s"}` }), sortSel),
+      h("div", { class: "results-head" }, h("h2", { text: `${traces.length} Trace${traces.length === 1 ? "" : "s"}` }), cmpBtn, sortSel),
       traces.length ? scatter(traces) : null,
       list);
     if (!traces.length) list.append(h("div", { class: "panel empty", text: "No trace matches. Widen the lookback or remove filters." }));
@@ -813,6 +831,132 @@
         row.classList.toggle("dim", !!q && !hit);
       }
     }
+  }
+
+  // ---------- compare ----------
+  // Two traces side by side. Spans are grouped by service and operation: a
+  // group with more spans in B than in A is "added", with fewer "missing";
+  // with as many, "slower" or "faster" when B's mean duration differs by at
+  // least 10% and 1 ms, else unchanged.
+  function compareGroups(a, b) {
+    const groups = new Map();
+    const add = (tr, side) => {
+      for (const sp of tr.spans) {
+        const service = (tr.processes[sp.processID] || {}).serviceName || "unknown";
+        const key = `${service}\u0000${sp.operationName}`;
+        if (!groups.has(key)) groups.set(key, { key, service, op: sp.operationName, a: { n: 0, total: 0 }, b: { n: 0, total: 0 } });
+        const g = groups.get(key)[side];
+        g.n++; g.total += sp.duration;
+      }
+    };
+    add(a, "a"); add(b, "b");
+    for (const g of groups.values()) {
+      g.a.mean = g.a.n ? g.a.total / g.a.n : 0;
+      g.b.mean = g.b.n ? g.b.total / g.b.n : 0;
+      const d = g.b.mean - g.a.mean;
+      g.delta = g.a.n && g.b.n ? d : 0;
+      if (g.b.n > g.a.n) g.status = "added";
+      else if (g.b.n < g.a.n) g.status = "missing";
+      else if (d >= 1000 && d >= 0.1 * g.a.mean) g.status = "slower";
+      else if (-d >= 1000 && -d >= 0.1 * g.a.mean) g.status = "faster";
+      else g.status = "same";
+    }
+    const rank = { added: 0, missing: 1, slower: 2, faster: 3, same: 4 };
+    const timed = (g) => (g.status === "slower" || g.status === "faster" ? Math.abs(g.delta) : 0);
+    return [...groups.values()].sort((x, y) => rank[x.status] - rank[y.status] || timed(y) - timed(x) || x.key.localeCompare(y.key));
+  }
+
+  async function renderCompare(token) {
+    document.title = "Compare traces · Patron Traces";
+    const params = new URLSearchParams(location.search);
+    const ida = (params.get("a") || "").trim().toLowerCase(), idb = (params.get("b") || "").trim().toLowerCase();
+    const inA = h("input", { id: "cmp-a", name: "a", placeholder: "Trace ID A", value: ida, spellcheck: "false", "aria-label": "Trace A" });
+    const inB = h("input", { id: "cmp-b", name: "b", placeholder: "Trace ID B", value: idb, spellcheck: "false", "aria-label": "Trace B", "data-slash": true });
+    const form = h("form", { class: "panel cmp-form", id: "compare-form",
+      onsubmit: (e) => { e.preventDefault(); go(`/compare?a=${encodeURIComponent(inA.value.trim())}&b=${encodeURIComponent(inB.value.trim())}`); } },
+    h("h2", { text: "Compare traces" }), inA, h("span", { class: "faint", text: "with" }), inB,
+    h("button", { class: "btn primary", type: "submit", text: "Compare" }));
+    const body = h("div", { id: "compare" });
+    app.append(h("div", { class: "page" }, form, body));
+    if (!ida) { body.append(h("div", { class: "panel empty", text: "Enter two trace IDs, or tick two traces in the search results." })); return; }
+    const fetchOne = (id) => api(`/api/traces/${encodeURIComponent(id)}`).then((r) => r.data[0]);
+    let ta, tb;
+    try { ta = await fetchOne(ida); } catch (err) {
+      if (!stale(token)) body.append(h("div", { class: "error-box", text: `Trace ${ida}: ${err.message}` }));
+      return;
+    }
+    if (stale(token)) return;
+    if (!idb) { // offer traces of the same root operation
+      const sa = traceSummary(ta);
+      body.append(h("div", { class: "empty", text: "Loading similar traces…" }));
+      let list = [];
+      try {
+        list = (await api(`/api/traces?service=${encodeURIComponent(sa.rootSvc)}&operation=${encodeURIComponent(sa.rootOp)}&lookback=24h&limit=20&end=${Date.now() * 1000}`)).data || [];
+      } catch { /* the form still works */ }
+      if (stale(token)) return;
+      const others = list.map(traceSummary).filter((x) => x.id !== ta.traceID);
+      const maxDur = Math.max(1, sa.duration, ...others.map((x) => x.duration));
+      body.replaceChildren(h("h3", { class: "cmp-pick-head", text: `Compare ${sa.title} (${fmtDur(sa.duration)}) with:` }),
+        others.length ? h("div", { class: "trace-list" }, others.map((x) => {
+          const item = resultItem(x, maxDur);
+          item.setAttribute("href", `/compare?a=${ta.traceID}&b=${x.id}`);
+          return item;
+        })) : h("div", { class: "panel empty", text: "No other trace of this operation is stored; enter a trace ID above." }));
+      return;
+    }
+    try { tb = await fetchOne(idb); } catch (err) {
+      if (!stale(token)) body.append(h("div", { class: "error-box", text: `Trace ${idb}: ${err.message}` }));
+      return;
+    }
+    if (stale(token)) return;
+    registerServices([ta, tb].flatMap((tr) => Object.values(tr.processes).map((p) => p.serviceName)));
+    const groups = compareGroups(ta, tb);
+    const byKey = new Map(groups.map((g) => [g.key, g]));
+    const sa = traceSummary(ta), sb = traceSummary(tb);
+    const counts = { added: 0, missing: 0, slower: 0, faster: 0 };
+    for (const g of groups) if (g.status in counts) counts[g.status]++;
+    const dd = sb.duration - sa.duration;
+    const sign = (v) => (v > 0 ? "+" : v < 0 ? "-" : "");
+    const summary = h("div", { class: "panel cmp-summary" },
+      h("div", { class: "cmp-total" }, dd ? "B takes " : "", h("b", { class: dd > 0 ? "worse" : dd < 0 ? "better" : "", text: dd ? `${fmtDur(Math.abs(dd))} ${dd > 0 ? "longer" : "less"}` : "Same duration" }),
+        ` (${fmtDur(sa.duration)} in A, ${fmtDur(sb.duration)} in B); ${sa.spans} spans in A, ${sb.spans} in B`),
+      h("div", { class: "cmp-counts" }, Object.entries(counts).map(([k, v]) => h("span", { class: `cmp-badge ${k}`, dataset: { status: k }, text: `${v} ${k}` }))));
+    const onlyChanged = h("input", { type: "checkbox", id: "cmp-changed", checked: true });
+    const tbody = h("tbody", {});
+    const drawTable = () => tbody.replaceChildren(...groups.filter((g) => !onlyChanged.checked || g.status !== "same").map((g) => h("tr", { class: `cmp-row ${g.status}`, dataset: { status: g.status, service: g.service, op: g.op } },
+      h("td", {}, h("span", { class: `cmp-badge ${g.status}`, text: g.status })),
+      h("td", {}, h("span", { class: "chip" }, dotOf(g.service), g.service), " ", h("span", { class: "op", text: g.op })),
+      h("td", { class: "num", text: g.a.n ? `${g.a.n} × ${fmtDur(g.a.mean)}` : "—" }),
+      h("td", { class: "num", text: g.b.n ? `${g.b.n} × ${fmtDur(g.b.mean)}` : "—" }),
+      h("td", { class: "num", text: g.b.n !== g.a.n ? `${sign(g.b.n - g.a.n)}${Math.abs(g.b.n - g.a.n)} span${Math.abs(g.b.n - g.a.n) === 1 ? "" : "s"}` : g.delta ? `${sign(g.delta)}${fmtDur(Math.abs(g.delta))}` : "" }))));
+    onlyChanged.addEventListener("change", drawTable);
+    drawTable();
+    const table = h("div", { class: "panel cmp-table" },
+      h("div", { class: "cmp-table-head" }, h("h3", { text: "Per service and operation" }),
+        h("label", {}, onlyChanged, " Changes only")),
+      h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: "" }), h("th", { text: "Service & operation" }),
+        h("th", { class: "num", text: "A" }), h("th", { class: "num", text: "B" }), h("th", { class: "num", text: "Δ" }))), tbody));
+    const side = (tr, sum, label, which) => {
+      const tv = new TraceView(tr);
+      const total = Math.max(sa.duration, sb.duration, 1);
+      const rows = tv.order.map((n) => {
+        const g = byKey.get(`${n.service}\u0000${n.span.operationName}`);
+        const st = g.status === "added" ? (which === "b" ? "added" : "same") : g.status === "missing" ? (which === "a" ? "missing" : "same") : g.status;
+        const bar = h("div", { class: "span-bar" });
+        bar.style.left = `${((n.span.startTime - sum.start) / total) * 100}%`;
+        bar.style.width = `${Math.max((n.span.duration / total) * 100, 0.3)}%`;
+        bar.style.background = colorOf(n.service);
+        const indent = h("span", { class: "indent" }); indent.style.width = `${n.depth * 10}px`;
+        return h("div", { class: `cmp-span ${st}`, dataset: { status: st, spanId: n.span.spanID }, title: `${n.service}: ${n.span.operationName} · ${fmtDur(n.span.duration)}` },
+          h("div", { class: "name-cell" }, indent, h("span", { class: "svc", text: n.service }), h("span", { class: "op", text: n.span.operationName })),
+          h("div", { class: "bar-cell" }, bar), h("span", { class: "cmp-dur", text: fmtDur(n.span.duration) }));
+      });
+      return h("div", { class: "panel cmp-side", id: `cmp-side-${which}` },
+        h("div", { class: "cmp-side-head" }, h("span", { class: "cmp-letter", text: label }),
+          h("a", { href: `/trace/${tr.traceID}`, text: sum.title }), h("code", { class: "faint", text: tr.traceID.slice(0, 7) }),
+          h("b", { class: "cmp-side-dur", text: fmtDur(sum.duration) })), rows);
+    };
+    body.replaceChildren(summary, h("div", { class: "cmp-sides" }, side(ta, sa, "A", "a"), side(tb, sb, "B", "b")), table);
   }
 
   // ---------- dependencies ----------
