@@ -72,6 +72,7 @@ type otlpHTTP struct {
 	store   *Store
 	log     *slog.Logger
 	maxBody int64
+	lim     limits
 	bufs    sync.Pool
 }
 
@@ -101,14 +102,16 @@ func (h *otlpHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var res IngestResult
 	if mt == contentJSON {
 		var req *coltracepb.ExportTraceServiceRequest
-		if req, err = decodeOTLPJSON(body.Bytes()); err == nil {
-			res = h.store.Ingest(req.GetResourceSpans())
+		if err = h.lim.checkJSON(body.Bytes(), "spans", "spans"); err == nil {
+			if req, err = decodeOTLPJSON(body.Bytes()); err == nil {
+				res = h.store.Ingest(req.GetResourceSpans())
+			}
 		}
 	} else {
-		res, err = h.store.ingestProto(body.Bytes())
+		res, err = h.store.ingestProto(body.Bytes(), h.lim)
 	}
 	if err != nil {
-		h.reject(w, r, mt, http.StatusBadRequest, err)
+		h.reject(w, r, mt, statusOf(err), err)
 		return
 	}
 	if res.Rejected > 0 {
@@ -166,6 +169,24 @@ func (h *otlpHTTP) reject(w http.ResponseWriter, r *http.Request, mt string, cod
 	writeOTLP(w, mt, code, &status.Status{Code: int32(httpToGRPC(code)), Message: msg})
 }
 
+// statusOf is the HTTP status for an ingest error: 413 for a request over a
+// limit, 400 for a malformed one.
+func statusOf(err error) int {
+	if errors.Is(err, errTooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// grpcError is the gRPC status for an ingest error.
+func grpcError(err error) error {
+	code := codes.InvalidArgument
+	if errors.Is(err, errTooLarge) {
+		code = codes.ResourceExhausted
+	}
+	return grpcstatus.Error(code, strings.ToValidUTF8(err.Error(), "\uFFFD"))
+}
+
 func httpToGRPC(code int) codes.Code {
 	switch code {
 	case http.StatusRequestEntityTooLarge:
@@ -205,12 +226,24 @@ type otlpGRPC struct {
 	coltracepb.UnimplementedTraceServiceServer
 	store *Store
 	log   *slog.Logger
+	lim   limits
 }
 
 // Export stores the spans of one export. The server registered by the
 // viewer decodes requests itself (see serviceDesc); this method serves
 // registrations through the generated descriptor.
 func (g *otlpGRPC) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	// The caller's server has decoded the request already; the span cap
+	// still keeps one export from flooding the store.
+	n := 0
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			n += len(ss.GetSpans())
+		}
+	}
+	if limit := g.lim.budget().maxItems; n > limit {
+		return nil, grpcError(fmt.Errorf("%w: %d spans in one request, at most %d", errTooLarge, n, limit))
+	}
 	res := g.store.Ingest(req.GetResourceSpans())
 	if res.Rejected > 0 {
 		g.log.Warn("traceview: rejected spans", "transport", "grpc", "rejected", res.Rejected, "reason", res.Reason)
@@ -250,10 +283,10 @@ func (g *otlpGRPC) serviceDesc() *grpc.ServiceDesc {
 			if err := dec(&raw); err != nil {
 				return nil, err
 			}
-			res, err := g.store.ingestProto(raw.data)
+			res, err := g.store.ingestProto(raw.data, g.lim)
 			if err != nil {
 				g.log.Warn("traceview: rejected OTLP/gRPC export", "error", err)
-				return nil, grpcstatus.Error(codes.InvalidArgument, strings.ToValidUTF8(err.Error(), "\uFFFD"))
+				return nil, grpcError(err)
 			}
 			if res.Rejected > 0 {
 				g.log.Warn("traceview: rejected spans", "transport", "grpc", "rejected", res.Rejected, "reason", res.Reason)

@@ -15,6 +15,8 @@ import (
 	grpcproto "google.golang.org/grpc/encoding/proto"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+
+	"github.com/patron-go/patron/internal/option"
 )
 
 // Default listen addresses: Jaeger's and OTLP's well-known ports, on the
@@ -31,7 +33,9 @@ const (
 type config struct {
 	uiAddr, httpAddr, grpcAddr string
 	maxSpans                   int
+	maxStoreBytes              int64
 	maxBody                    int64
+	lim                        limits
 	shutdown                   time.Duration
 	log                        *slog.Logger
 }
@@ -77,6 +81,46 @@ func WithMaxSpans(n int) Option {
 			return fmt.Errorf("traceview: max spans must be positive, got %d", n)
 		}
 		c.maxSpans = n
+		return nil
+	}
+}
+
+// WithMaxStoreBytes bounds the span store by the memory its spans take
+// (default DefaultMaxStoreBytes), as WithMaxSpans bounds it by count: the
+// oldest traces are evicted beyond either. Large attribute values make a
+// few spans cost what many small ones do.
+func WithMaxStoreBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max store bytes must be positive, got %d", n)
+		}
+		c.maxStoreBytes = n
+		return nil
+	}
+}
+
+// WithMaxExportItems caps the spans, log records or metric data points of
+// one export request (default DefaultMaxExportItems); a request over it is
+// refused with HTTP 413 or gRPC ResourceExhausted.
+func WithMaxExportItems(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max export items must be positive, got %d", n)
+		}
+		c.lim.maxItems = n
+		return nil
+	}
+}
+
+// WithMaxExportAttrBytes caps the attribute data of one export request, as
+// held once decoded (default DefaultMaxExportAttrBytes); a request over it
+// is refused with HTTP 413 or gRPC ResourceExhausted.
+func WithMaxExportAttrBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max export attribute bytes must be positive, got %d", n)
+		}
+		c.lim.maxCost = n
 		return nil
 	}
 }
@@ -145,26 +189,23 @@ type Viewer struct {
 // New returns a Viewer configured by opts. Nothing listens until Run.
 func New(opts ...Option) (*Viewer, error) {
 	cfg := config{
-		uiAddr:   DefaultUIAddr,
-		httpAddr: DefaultOTLPHTTPAddr,
-		grpcAddr: DefaultOTLPGRPCAddr,
-		maxSpans: DefaultMaxSpans,
-		maxBody:  DefaultMaxBodyBytes,
-		shutdown: DefaultShutdownTimeout,
-		log:      slog.Default(),
+		uiAddr:        DefaultUIAddr,
+		httpAddr:      DefaultOTLPHTTPAddr,
+		grpcAddr:      DefaultOTLPGRPCAddr,
+		maxSpans:      DefaultMaxSpans,
+		maxStoreBytes: DefaultMaxStoreBytes,
+		maxBody:       DefaultMaxBodyBytes,
+		lim:           defaultLimits(),
+		shutdown:      DefaultShutdownTimeout,
+		log:           slog.Default(),
 	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("traceview: nil option")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("traceview", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if cfg.uiAddr == "" && cfg.httpAddr == "" && cfg.grpcAddr == "" {
 		return nil, errors.New("traceview: every listener is disabled")
 	}
-	store, err := NewStore(cfg.maxSpans)
+	store, err := NewStore(cfg.maxSpans, WithStoreMaxBytes(cfg.maxStoreBytes))
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +217,8 @@ func New(opts ...Option) (*Viewer, error) {
 		cfg:   cfg,
 		store: store,
 		ui:    ui,
-		otlp:  &otlpHTTP{store: store, log: cfg.log, maxBody: cfg.maxBody},
-		grpc:  &otlpGRPC{store: store, log: cfg.log},
+		otlp:  &otlpHTTP{store: store, log: cfg.log, maxBody: cfg.maxBody, lim: cfg.lim},
+		grpc:  &otlpGRPC{store: store, log: cfg.log, lim: cfg.lim},
 		ready: make(chan struct{}),
 	}, nil
 }
