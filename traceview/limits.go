@@ -28,6 +28,11 @@ const (
 	// its posting).
 	nodeCost = 64
 
+	// attrCost is what the fast decoder charges for an attribute: the attr
+	// in the request's arena, its copy in the scratch slice of the span
+	// being decoded (which grows by doubling), and its tag posting.
+	attrCost = 128
+
 	// maxScanDepth bounds the recursion of the wire scan; deeper values are
 	// charged as if every byte were a node.
 	maxScanDepth = 32

@@ -176,7 +176,7 @@ func TestAttributeBytesCapped(t *testing.T) {
 	for _, field := range []protowire.Number{fSpanAttributes, fSpanEvents} {
 		t.Run(strconv.Itoa(int(field)), func(t *testing.T) {
 			one := append(protowire.AppendTag(nil, field, protowire.BytesType), 0)
-			spanBytes := append(sp[:len(sp):len(sp)], bytes.Repeat(one, 4<<20)...)
+			spanBytes := append(sp[:len(sp):len(sp)], bytes.Repeat(one, 2<<20)...)
 			ss := protowire.AppendBytes(protowire.AppendTag(nil, fScopeSpansSpans, protowire.BytesType), spanBytes)
 			rs := protowire.AppendBytes(protowire.AppendTag(nil, fResourceSpansScopeSpans, protowire.BytesType), ss)
 			body := protowire.AppendBytes(protowire.AppendTag(nil, fRequestResourceSpans, protowire.BytesType), rs)

@@ -63,7 +63,8 @@ type Store struct {
 	services map[string]*serviceIndex
 	ops      map[opKey]*posting
 	tags     []posting
-	evicted  int // spans evicted since the last sweep of dead index entries
+	red      map[redKey]*redSeries // RED aggregates, see red.go
+	evicted  int                   // spans evicted since the last sweep of dead index entries
 }
 
 // storedTrace is an assembled trace. Its span slice only grows by appending under
@@ -154,6 +155,7 @@ func NewStore(maxSpans int, opts ...StoreOption) (*Store, error) {
 		services: make(map[string]*serviceIndex),
 		ops:      make(map[opKey]*posting),
 		tags:     make([]posting, tagBuckets),
+		red:      make(map[redKey]*redSeries),
 	}
 	if err := option.Apply("traceview", s, opts); err != nil {
 		return nil, err
@@ -322,6 +324,7 @@ func (s *Store) add(spans []*span) {
 			from = ends[i-1]
 		}
 		s.index(t, sp, buckets[from:ends[i]])
+		s.redAdd(sp)
 		lastTrace = t
 	}
 	for (s.spanCount > s.maxSpans || s.bytes > s.maxBytes) && len(s.order) > 0 {
@@ -378,6 +381,7 @@ func (s *Store) evictOldest() {
 	s.bytes -= t.bytes
 	s.evicted += len(t.spans)
 	for _, sp := range t.spans {
+		s.redRemove(sp)
 		svc := s.services[sp.res.service]
 		if svc == nil {
 			continue

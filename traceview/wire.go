@@ -531,7 +531,7 @@ func (d *wireDecoder) attr(b []byte) (attr, error) {
 			nval++
 		}
 	}
-	if err := d.bud.addCost(nodeCost + int64(len(key)+len(val))); err != nil {
+	if err := d.bud.addCost(attrCost + int64(len(key)+len(val))); err != nil {
 		return attr{}, err
 	}
 	if nval > 1 {
