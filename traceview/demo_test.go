@@ -1,6 +1,7 @@
 package traceview
 
 import (
+	"crypto/sha256"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -166,7 +167,10 @@ func demoChain(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int) 
 // returns the trace ID, the span count and the indexes of the spans off the
 // critical path.
 func demoApp(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int, []int) {
-	trace := tid(0x5000 + n)
+	// A random-looking trace ID, as a real SDK makes, so screenshots look
+	// like the real thing.
+	sum := sha256.Sum256([]byte{byte(n >> 8), byte(n)})
+	trace := sum[:16]
 	base := 0x100*n + 0x6000
 	ms := time.Millisecond
 	msg := func(system, dest string) []*commonpb.KeyValue {

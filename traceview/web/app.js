@@ -1088,7 +1088,10 @@
 
   // ---------- monitor ----------
   // RED per service, then per operation of a service, from Jaeger's metrics
-  // query API (so Jaeger UI's Monitor tab reads the same endpoints).
+  // query API (so Jaeger UI's Monitor tab reads the same endpoints). Each
+  // point covers a sliding window of a twelfth of the range (ratePer), so a
+  // service called every few minutes draws a line rather than spikes; calls
+  // come per second and are shown per minute.
   function metricSeries(body) {
     const fam = body && body.metrics ? body : (body && body.data) || {};
     return (fam.metrics || []).map((m) => {
@@ -1127,7 +1130,7 @@
     const [, , lookback, step] = MONITOR_RANGES.find((r) => r[0] === range.value) || MONITOR_RANGES[1];
     const endTs = Date.now();
     const x0 = (endTs - lookback) * 1000, x1 = endTs * 1000;
-    const q = (kind, sv, extra) => api(`/api/metrics/${kind}?${new URLSearchParams({ service: sv, endTs: String(endTs), lookback: String(lookback), step: String(step), ratePer: "60000", ...extra })}`)
+    const q = (kind, sv, extra) => api(`/api/metrics/${kind}?${new URLSearchParams({ service: sv, endTs: String(endTs), lookback: String(lookback), step: String(step), ratePer: String(lookback / 12), ...extra })}`)
       .then(metricSeries);
     const fetchRED = async (sv, byOp) => {
       const g = { groupByOperation: String(byOp) };
@@ -1146,7 +1149,7 @@
         h("div", { class: "red-name" }, color ? h("span", { class: "svc-stripe" }) : null,
           href ? h("a", { href, text: name }) : h("b", { text: name })),
         h("div", { class: "red-charts" },
-          chartBox("Request rate (per minute)", [{ name: "rate", color: color || "#4f46e5", points: r.calls || [] }], { ...opts, id: "rate" }),
+          chartBox("Requests per minute", [{ name: "rate", color: color || "#4f46e5", points: (r.calls || []).map(([t, v]) => [t, v * 60]) }], { ...opts, id: "rate" }),
           chartBox("Error rate (%)", [{ name: "errors", color: "#dc2626", points: (r.errors || []).map(([t, v]) => [t, v * 100]) }], { ...opts, id: "errors", fmt: (v) => `${+v.toPrecision(2)}%` }),
           chartBox("Latency", [{ name: "p50", color: "#0d9488", points: r.p50 || [] }, { name: "p95", color: "#d97706", points: r.p95 || [] },
             { name: "p99", color: "#9333ea", points: r.p99 || [] }], { ...opts, id: "latency", fmt: fmtMs })));
