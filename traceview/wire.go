@@ -2,6 +2,7 @@ package traceview
 
 import (
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -122,10 +123,13 @@ func nextField(b []byte) (field, []byte, error) {
 func (f field) is(num protowire.Number, typ protowire.Type) bool { return f.num == num && f.typ == typ }
 
 type wireDecoder struct {
-	in    *interner
-	res   convertResult
+	in  *interner
+	res convertResult
+	bud budget
+	// block is where valid spans go; it is allocated in pieces as spans
+	// pass validation, never up front for the count on the wire.
 	block []span
-	bi    int
+	left  int    // spans on the wire not yet decoded
 	arena []attr // attributes of the request's spans, handed out in pieces
 	attrs []attr // one span's attributes while decoding it
 	evs   [][]byte
@@ -153,14 +157,18 @@ func (d *wireDecoder) str(b []byte) (string, bool) {
 }
 
 // decodeProto decodes an OTLP ExportTraceServiceRequest, or returns an error
-// when the caller must use the reference path.
-func (in *interner) decodeProto(b []byte) (convertResult, error) {
+// when the caller must use the reference path (errGiveUp), or one wrapping
+// errTooLarge when the request is over lim.
+func (in *interner) decodeProto(b []byte, lim limits) (convertResult, error) {
 	n, err := countSpans(b)
 	if err != nil {
 		return convertResult{}, err
 	}
-	d := &wireDecoder{in: in, block: make([]span, n)}
-	d.res.spans = make([]*span, 0, n)
+	d := &wireDecoder{in: in, bud: lim.budget(), left: n}
+	if n > d.bud.maxItems {
+		return convertResult{}, fmt.Errorf("%w: %d spans in one request, at most %d", errTooLarge, n, d.bud.maxItems)
+	}
+	d.res.spans = make([]*span, 0, min(n, 512))
 	for len(b) > 0 {
 		var f field
 		if f, b, err = nextField(b); err != nil {
@@ -220,7 +228,7 @@ func (d *wireDecoder) resourceSpans(b []byte) error {
 	if err != nil {
 		return err
 	}
-	r, err := d.in.rawResource(resBytes)
+	r, err := d.in.rawResource(resBytes, &d.bud)
 	if err != nil {
 		return err
 	}
@@ -230,12 +238,15 @@ func (d *wireDecoder) resourceSpans(b []byte) error {
 // rawResource interns a resource by its encoded bytes: an SDK encodes its
 // resource identically in every export, so after the first export this is
 // one map lookup.
-func (in *interner) rawResource(b []byte) (*spanResource, error) {
+func (in *interner) rawResource(b []byte, bud *budget) (*spanResource, error) {
 	in.mu.Lock()
 	r, ok := in.raw[string(b)]
 	in.mu.Unlock()
 	if ok {
 		return r, nil
+	}
+	if err := bud.scan(b, kResource, 0); err != nil {
+		return nil, err
 	}
 	pr := &resourcepb.Resource{}
 	if err := proto.Unmarshal(b, pr); err != nil {
@@ -322,8 +333,14 @@ func (d *wireDecoder) span(b []byte, r *spanResource, sc *spanScope) error {
 			}
 			d.attrs = append(d.attrs, a)
 		case f.is(fSpanEvents, protowire.BytesType):
+			if err := d.bud.addCost(nodeCost); err != nil {
+				return err
+			}
 			d.evs = append(d.evs, f.b)
 		case f.is(fSpanLinks, protowire.BytesType):
+			if err := d.bud.addCost(nodeCost); err != nil {
+				return err
+			}
 			d.links = append(d.links, f.b)
 		case f.is(fSpanStatus, protowire.BytesType):
 			hasStatus = true
@@ -342,24 +359,27 @@ func (d *wireDecoder) span(b []byte, r *spanResource, sc *spanScope) error {
 			}
 		}
 	}
+	d.left--
 	// The checks and their order are those of convert.
 	if len(traceID) != 16 || len(spanID) != 8 {
 		d.res.rejected++
 		d.res.reason = "span with a trace ID that is not 16 bytes or a span ID that is not 8 bytes"
 		return nil
 	}
-	if d.bi >= len(d.block) {
-		return errGiveUp // cannot happen: countSpans counted these spans
-	}
-	s := &d.block[d.bi]
-	d.bi++
-	copy(s.traceID[:], traceID)
-	copy(s.spanID[:], spanID)
-	if s.traceID.isZero() || s.spanID.isZero() {
+	if isZeroBytes(traceID) || isZeroBytes(spanID) {
 		d.res.rejected++
 		d.res.reason = "span with an all-zero trace or span ID"
 		return nil
 	}
+	if len(d.block) == 0 {
+		// The rest of the request at most, in pieces of 512 (an SDK batch,
+		// so one piece as a rule).
+		d.block = make([]span, min(d.left+1, 512))
+	}
+	s := &d.block[0]
+	d.block = d.block[1:]
+	copy(s.traceID[:], traceID)
+	copy(s.spanID[:], spanID)
 	if len(parentID) == 8 {
 		copy(s.parentID[:], parentID)
 	}
@@ -511,6 +531,9 @@ func (d *wireDecoder) attr(b []byte) (attr, error) {
 			nval++
 		}
 	}
+	if err := d.bud.addCost(attrCost + int64(len(key)+len(val))); err != nil {
+		return attr{}, err
+	}
 	if nval > 1 {
 		return d.slowAttr(b)
 	}
@@ -568,9 +591,21 @@ func (d *wireDecoder) attr(b []byte) (attr, error) {
 }
 
 func (d *wireDecoder) slowAttr(b []byte) (attr, error) {
+	if err := d.bud.scan(b, kKV, 0); err != nil {
+		return attr{}, err
+	}
 	kv := &commonpb.KeyValue{}
 	if err := proto.Unmarshal(b, kv); err != nil {
 		return attr{}, errGiveUp
 	}
 	return d.in.attr(kv), nil
+}
+
+func isZeroBytes(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -64,6 +64,9 @@ func testDemoChain(t *testing.T, embeddedAMQP bool) {
 		t.Fatal(err)
 	}
 	checkTrace(t, tr)
+	if embeddedAMQP { // one picture is enough
+		checkTraceInBrowser(t, d.infra.uiAddr, traceID, len(tr.Spans))
+	}
 
 	// Each service counted what it did, on its own /metrics.
 	wantMetric := map[string]string{
