@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/patron-go/patron/internal/awsattr"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/reliability"
@@ -265,7 +265,7 @@ func (r *runner) process(m types.Message, e *inflight) {
 		return
 	}
 	msg := newMessage(m, c.queueName)
-	ctx, span := c.spans.Start(r.base, propagation.MapCarrier(msg.Attributes))
+	ctx, span := c.spans.Start(r.base, awsattr.Carrier(msg.Attributes))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(c.spanAttrs(msg, r.url)...)
