@@ -257,11 +257,11 @@ func (p *Provider) newTracerProvider(ctx context.Context, env envConfig, extra [
 			return nil, fmt.Errorf("observability: creating span exporter from OTEL_TRACES_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
 		}
 		if !autoexport.IsNoneSpanExporter(exp) {
-			opts = append(opts, sdktrace.WithBatcher(exp))
+			opts = append(opts, sdktrace.WithBatcher(newUTF8SpanExporter(exp)))
 		}
 	}
 	for _, e := range extra {
-		opts = append(opts, sdktrace.WithBatcher(e))
+		opts = append(opts, sdktrace.WithBatcher(newUTF8SpanExporter(e)))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	p.shutdowns = append(p.shutdowns, tp.Shutdown)
