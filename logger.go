@@ -2,6 +2,7 @@ package patron
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 
@@ -21,7 +22,17 @@ func (s *Service) setupLogger() {
 		s.level.Set(lvl)
 		s.levelFloor = slog.LevelDebug
 		format, _ := patronlog.ParseFormat(cfg.logFormat) // validated in readEnv
-		s.logger = patronlog.New(os.Stderr, format, s.level,
+		var out io.Writer = os.Stderr
+		if format == patronlog.FormatJSON {
+			// A write(2) per record is most of what the access log costs;
+			// the buffer batches them, flushes every 100ms, on every
+			// error, and when Run ends (closeLog).
+			bw, err := patronlog.NewBufferedWriter(os.Stderr)
+			if err == nil { // never, with defaults and a non-nil writer
+				s.logOut, out = bw, bw
+			}
+		}
+		s.logger = patronlog.New(out, format, s.level,
 			slog.String("service", s.name), slog.String("version", s.version), slog.String("instance", instanceName()))
 		return
 	}
@@ -37,6 +48,15 @@ func (s *Service) setupLogger() {
 		h = patronlog.NewHandler(h)
 	}
 	s.logger = slog.New(h)
+}
+
+// closeLog flushes the default logger's buffer at the end of Run and
+// makes later records go straight to stderr, so that nothing logged during
+// or after the shutdown waits in memory for a process about to exit.
+func (s *Service) closeLog() {
+	if s.logOut != nil {
+		_ = s.logOut.Close() // stderr refusing a write has nowhere to be reported
+	}
 }
 
 // lowestEnabled is the lowest of the levels Patron names that h handles:

@@ -61,6 +61,7 @@ type Service struct {
 	name, version string
 	cfg           config
 	logger        *slog.Logger
+	logOut        *patronlog.BufferedWriter // the default logger's buffer; nil with WithLogger or text
 	level         *slog.LevelVar
 	levelFloor    slog.Level // the lowest level the logger can handle
 	obs           *telemetry.Provider
@@ -102,6 +103,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	obsOpts := append([]telemetry.SetupOption{telemetry.WithErrorLogger(s.logger)}, cfg.obsOpts...)
 	obs, err := telemetry.Setup(context.Background(), name, version, obsOpts...)
 	if err != nil {
+		s.closeLog()
 		return nil, err
 	}
 	s.obs = obs
@@ -109,11 +111,13 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	if cfg.openTracing {
 		if err := s.setupOpenTracing(); err != nil {
 			_ = obs.Shutdown(context.Background())
+			s.closeLog()
 			return nil, err
 		}
 	}
 	if err := s.buildRoutes(); err != nil {
 		_ = obs.Shutdown(context.Background())
+		s.closeLog()
 		return nil, err
 	}
 	if !cfg.keepSlogDefault {
@@ -194,6 +198,7 @@ func (s *Service) Run(ctx context.Context, components ...Component) error {
 	if err := s.register(components); err != nil {
 		return err
 	}
+	defer s.closeLog() // last: after the final records below
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
