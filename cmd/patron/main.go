@@ -13,7 +13,7 @@
 //
 // # New
 //
-//	patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--force] [--tidy] dir
+//	patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--patron dir] [--force] [--tidy] dir
 //
 // New writes a service into dir: main.go wired with the chosen components
 // (--http routes on the service's default server, a --grpc server, --kafka,
@@ -29,10 +29,20 @@
 // go.mod lists only Patron: run go mod tidy in dir, or pass --tidy. Usage
 // errors exit with status 2.
 //
-// Example:
+// Run from a Patron checkout, or given one with --patron dir, new writes a
+// replace directive to that checkout, so the service builds before Patron is
+// published; the service's README says how to switch to a published
+// version. A released patron (built as a module at a version) requires its
+// own version instead.
 //
-//	go run github.com/patron-go/patron/cmd/patron@latest new --module example.com/orders --http --kafka --sql postgres orders
-//	cd orders && go mod tidy && go test ./... && go run .
+// Example, from a checkout:
+//
+//	go run ./cmd/patron new --module example.com/orders --http --kafka --sql postgres --tidy ../orders
+//	cd ../orders && make test && go run .
+//
+// and once Patron is published:
+//
+//	go run github.com/patron-go/patron/cmd/patron@latest new --module example.com/orders --http orders
 //
 // # Traces
 //
