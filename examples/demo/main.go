@@ -36,6 +36,19 @@ func main() {
 	}
 }
 
+// curlCommand is the request the launcher sends, as a command to paste into
+// a shell. http-svc refuses a body without its JSON media type (415).
+func curlCommand(port int) string {
+	return fmt.Sprintf(`curl -i -X POST -H 'Content-Type: application/json' -d '{"firstname":"John","lastname":"Doe"}' http://localhost:%d/api`, port)
+}
+
+// printSent says where the trace of the first request is and how to send
+// more.
+func (d *demo) printSent(traceID string) {
+	fmt.Fprintf(d.out, "\nOne request went through all seven services. Its trace:\n  %s\n", d.traceURL(traceID))
+	fmt.Fprintf(d.out, "Send more with examples/start_processing.sh [N] (N requests, 10 by default), or:\n  %s\n", curlCommand(d.cfg.ports["http-svc"]))
+}
+
 // run starts the demo, sends one request, prints where to look, and keeps
 // everything running until ctx ends.
 func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) error {
@@ -52,8 +65,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) er
 		if err != nil {
 			return errors.Join(err, stopErr())
 		}
-		fmt.Fprintf(out, "\nOne request went through all seven services. Its trace:\n  %s\n", d.traceURL(traceID))
-		fmt.Fprintf(out, "Send more with examples/start_processing.sh (or curl -X POST -d '{\"firstname\":\"John\",\"lastname\":\"Doe\"}' http://localhost:%d/api).\n", d.cfg.ports["http-svc"])
+		d.printSent(traceID)
 	}
 	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
 	<-ctx.Done()
