@@ -30,7 +30,9 @@ bench:
 
 # demo, demo-compose and talk build their launcher into $(BIN) and run it,
 # instead of go run: go run exits 1 when Ctrl-C interrupts it, where the
-# launcher stops everything gracefully and exits 0.
+# launcher stops everything gracefully and exits 0. The launcher also takes
+# the terminal's Ctrl-C for itself (examples/internal/terminal), so make,
+# which would die of the SIGINT after the recipe, ends with status 0 too.
 BIN ?= bin
 demo demo-compose talk: SHELL := /bin/bash
 

@@ -17,23 +17,37 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/patron-go/patron/examples/internal/terminal"
 )
 
 func main() {
+	// Ctrl-C for the launcher alone, so that make ends with its status.
+	restore, err := terminal.Foreground()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+	}
+	code := launch()
+	restore()
+	os.Exit(code)
+}
+
+// launch runs the demo from the command line and returns the exit status.
+func launch() int {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	cfg.flags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
-		stop()
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // curlCommand is the request the launcher sends, as a command to paste into
