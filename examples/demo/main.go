@@ -3,8 +3,9 @@
 // Redis, SQLite and the trace viewer), builds and starts the services as
 // separate processes, sends one request, and prints the URL of its trace.
 //
-//	go run ./examples/demo            # or: make demo
-//	go run ./examples/demo -external  # use the brokers of examples/docker-compose.yml
+//	make demo                         # builds bin/demo and runs it
+//	cd examples && go run ./demo      # the same (examples/ is a module of its own)
+//	make demo-compose                 # -external: the brokers of examples/docker-compose.yml
 package main
 
 import (

@@ -8,7 +8,8 @@
 // viewer and the four services, each a Patron service with its own name in
 // the traces. Ctrl-C stops it all.
 //
-//	go run ./examples/tracing-talk
+//	make talk                          # builds bin/tracing-talk and runs it
+//	cd examples && go run ./tracing-talk  # the same (examples/ is a module of its own)
 package main
 
 import (
