@@ -502,6 +502,10 @@ func TestNewGeneratesFiles(t *testing.T) {
 					t.Errorf("Dockerfile lacks %q", s)
 				}
 			}
+			// make run builds, then runs: go run exits 1 on Ctrl-C.
+			if mk := readFile(t, dir, "Makefile"); !strings.Contains(mk, "\nrun:\n\tgo build -ldflags \"$(LDFLAGS)\" -o bin/$(BINARY) .\n\t./bin/$(BINARY)\n") {
+				t.Errorf("Makefile's run target does not build and run bin/orders:\n%s", mk)
+			}
 			readme := readFile(t, dir, "README.md")
 			for _, s := range []string{"```sh\ngo run .\n```", "```sh\ngo test ./...\n```"} {
 				if !strings.Contains(readme, s) {
