@@ -33,7 +33,7 @@ func TestPropagatorsInjectAndExtract(t *testing.T) {
 	})
 	for name, header := range tests {
 		t.Run(name, func(t *testing.T) {
-			p, err := parsePropagators(name)
+			p, _, err := parsePropagators(name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestPropagatorsInjectAndExtract(t *testing.T) {
 	}
 	// Old peers send their own header only: each must be understood when
 	// the propagators are combined.
-	p, err := parsePropagators("tracecontext,baggage,b3,jaeger")
+	p, _, err := parsePropagators("tracecontext,baggage,b3,jaeger")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestPropagatorsInjectAndExtract(t *testing.T) {
 			t.Errorf("extract from %v = %v", h, got.TraceID())
 		}
 	}
-	none, err := parsePropagators("none")
+	none, _, err := parsePropagators("none")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1", "k=v")
 	f.Add("", "", "", "")
 	f.Add("ff-zz", "-", ":::", ";;,=")
-	p, err := parsePropagators("tracecontext,baggage,b3,b3multi,jaeger")
+	p, _, err := parsePropagators("tracecontext,baggage,b3,b3multi,jaeger")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -91,19 +91,38 @@ func FuzzExtract(f *testing.F) {
 	})
 }
 
-func TestSamplerFromEnv(t *testing.T) {
-	for _, tc := range []struct{ name, arg, desc string }{
-		{"", "", "ParentBased{root:AlwaysOnSampler"},
-		{"always_off", "", "AlwaysOffSampler"},
-		{"traceidratio", "0.25", "TraceIDRatioBased{0.25}"},
-		{"parentbased_traceidratio", "0.5", "ParentBased{root:TraceIDRatioBased{0.5}"},
+func TestSamplerFromEnvIsTheSDKs(t *testing.T) {
+	for _, tc := range []struct {
+		name, arg string
+		sampled   bool
+	}{
+		{"", "", true},
+		{"always_off", "", false},
+		{"parentbased_always_off", "", false},
+		{"traceidratio", "0", false},
+		{"parentbased_traceidratio", "1", true},
 	} {
-		s, err := parseSampler(tc.name, tc.arg)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if !strings.HasPrefix(s.Description(), tc.desc) {
-			t.Errorf("%s: sampler %s, want %s", tc.name, s.Description(), tc.desc)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_SAMPLER", tc.name)
+			t.Setenv("OTEL_TRACES_SAMPLER_ARG", tc.arg)
+			p, err := Setup(t.Context(), "sampler", "1", WithoutGlobals(), WithoutRuntimeMetrics())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "root")
+			span.End()
+			if got := span.SpanContext().IsSampled(); got != tc.sampled {
+				t.Errorf("root span sampled %v, want %v", got, tc.sampled)
+			}
+		})
+	}
+	for _, bad := range [][2]string{{"sometimes", ""}, {"traceidratio", "2"}, {"parentbased_traceidratio", "x"}} {
+		t.Setenv("OTEL_TRACES_SAMPLER", bad[0])
+		t.Setenv("OTEL_TRACES_SAMPLER_ARG", bad[1])
+		_, err := Setup(t.Context(), "sampler", "1", WithoutGlobals(), WithoutRuntimeMetrics())
+		if err == nil || !strings.Contains(err.Error(), "OTEL_TRACES_SAMPLER") {
+			t.Errorf("%v: error %v does not name the variable", bad, err)
 		}
 	}
 }
@@ -206,7 +225,7 @@ func TestNoExportWithoutConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.tracesExporter || c.metricsExporter {
+	if c.traces.kind != kindNone || c.metrics.kind != kindNone || c.logs.kind != kindNone {
 		t.Fatalf("exporters enabled without configuration: %+v", c)
 	}
 }
