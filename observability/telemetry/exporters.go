@@ -58,8 +58,8 @@ func newLogExporter(ctx context.Context, e export) (sdklog.Exporter, error) {
 }
 
 // errGRPCLeftOut is what a binary built with patron_nogrpcexport answers
-// when the gRPC protocol is chosen.
-var errGRPCLeftOut = errors.New("observability: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: this binary was built with the patron_nogrpcexport tag; use http/protobuf or build without the tag")
+// when the gRPC protocol is chosen (wrapped in the error naming the signal).
+var errGRPCLeftOut = errors.New("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: this binary was built with the patron_nogrpcexport tag; use http/protobuf or build without the tag")
 
 // refusals turns a receiver's refusal of a whole signal (Jaeger or Tempo
 // answer 404 on /v1/metrics) into one warning that says what to do, instead

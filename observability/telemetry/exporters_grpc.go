@@ -15,6 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// grpcExporters says whether the OTLP gRPC exporters are linked.
+const grpcExporters = true
+
 func newGRPCSpanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 	return otlptracegrpc.New(ctx)
 }

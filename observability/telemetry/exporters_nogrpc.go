@@ -13,6 +13,9 @@ import (
 // With patron_nogrpcexport the OTLP gRPC exporters, and gRPC with them, are
 // not linked: choosing the grpc protocol fails Setup with errGRPCLeftOut.
 
+// grpcExporters says whether the OTLP gRPC exporters are linked.
+const grpcExporters = false
+
 func newGRPCSpanExporter(context.Context) (sdktrace.SpanExporter, error) { return nil, errGRPCLeftOut }
 
 func newGRPCMetricExporter(context.Context) (sdkmetric.Exporter, error) { return nil, errGRPCLeftOut }

@@ -40,7 +40,7 @@ import (
 type Provider struct {
 	tp        trace.TracerProvider
 	mp        metric.MeterProvider
-	lp        *sdklog.LoggerProvider // nil when logs are not exported
+	lp        otellog.LoggerProvider // nil when logs are not exported
 	prop      propagation.TextMapPropagator
 	registry  *prometheus.Registry
 	resource  *resource.Resource
@@ -211,6 +211,14 @@ func Setup(ctx context.Context, name, version string, opts ...SetupOption) (*Pro
 		p.prop = env.propagator
 	}
 
+	if env.configFile != "" && !env.disabled {
+		if err := p.fromConfigFile(ctx, &cfg, env); err != nil {
+			_ = p.Shutdown(ctx)
+			return nil, err
+		}
+		return p.finish(cfg)
+	}
+
 	switch {
 	case cfg.tp != nil:
 		p.tp = cfg.tp
@@ -245,9 +253,18 @@ func Setup(ctx context.Context, name, version string, opts ...SetupOption) (*Pro
 		}
 	}
 
-	if cfg.runtimeMetrics && !env.disabled {
+	if env.disabled {
+		cfg.runtimeMetrics = false
+	}
+	return p.finish(cfg)
+}
+
+// finish starts the runtime metrics and installs the globals, once the
+// providers are built.
+func (p *Provider) finish(cfg setupConfig) (*Provider, error) {
+	if cfg.runtimeMetrics {
 		if err := runtime.Start(runtime.WithMeterProvider(p.mp)); err != nil {
-			_ = p.Shutdown(ctx)
+			_ = p.Shutdown(context.Background())
 			return nil, fmt.Errorf("observability: starting runtime metrics: %w", err)
 		}
 	}
@@ -360,9 +377,10 @@ func (p *Provider) newLoggerProvider(ctx context.Context, e export, extra []sdkl
 	if len(opts) == 0 {
 		return nil
 	}
-	p.lp = sdklog.NewLoggerProvider(append(opts, sdklog.WithResource(p.resource))...)
-	p.shutdowns = append(p.shutdowns, p.lp.Shutdown)
-	p.flushes = append(p.flushes, p.lp.ForceFlush)
+	lp := sdklog.NewLoggerProvider(append(opts, sdklog.WithResource(p.resource))...)
+	p.lp = lp
+	p.shutdowns = append(p.shutdowns, lp.Shutdown)
+	p.flushes = append(p.flushes, lp.ForceFlush)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -24,6 +25,8 @@ func TestPropagatorsInjectAndExtract(t *testing.T) {
 		"b3":           "b3",
 		"b3multi":      "x-b3-traceid",
 		"jaeger":       "uber-trace-id",
+		"xray":         "X-Amzn-Trace-Id",
+		"ottrace":      "ot-tracer-traceid",
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
@@ -43,14 +46,19 @@ func TestPropagatorsInjectAndExtract(t *testing.T) {
 				t.Fatalf("%s did not write %s; wrote %v", name, header, carrier)
 			}
 			got := trace.SpanContextFromContext(p.Extract(t.Context(), carrier))
-			if got.TraceID() != sc.TraceID() || got.SpanID() != sc.SpanID() || !got.IsSampled() {
+			want := sc.TraceID()
+			if name == "ottrace" {
+				// OpenTracing's header carries 64-bit trace IDs: the upper half is lost.
+				clear(want[:8])
+			}
+			if got.TraceID() != want || got.SpanID() != sc.SpanID() || !got.IsSampled() {
 				t.Fatalf("extracted %v, want %v", got, sc)
 			}
 		})
 	}
 	// Old peers send their own header only: each must be understood when
 	// the propagators are combined.
-	p, _, err := parsePropagators("tracecontext,baggage,b3,jaeger")
+	p, _, err := parsePropagators("tracecontext,baggage,b3,jaeger,xray")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +66,7 @@ func TestPropagatorsInjectAndExtract(t *testing.T) {
 		{"uber-trace-id": "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"},
 		{"b3": "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"},
 		{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		{"X-Amzn-Trace-Id": "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"},
 	} {
 		got := trace.SpanContextFromContext(p.Extract(t.Context(), h))
 		if got.TraceID() != sc.TraceID() {
@@ -202,6 +211,12 @@ func TestOTLPExportReachesRealReceiver(t *testing.T) {
 			t.Setenv("OTEL_METRICS_EXPORTER", "none")
 
 			p, err := Setup(t.Context(), "export-test", "1.2.3", WithoutGlobals(), WithoutRuntimeMetrics())
+			if protocol == "grpc" && !grpcExporters {
+				if !errors.Is(err, errGRPCLeftOut) {
+					t.Fatalf("built with patron_nogrpcexport, grpc gives %v", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
