@@ -1,10 +1,16 @@
 // Package telemetry builds the OpenTelemetry SDK pipeline of a Patron
-// service: tracer and meter providers, propagators from OTEL_PROPAGATORS,
-// exporters from the OTEL_* variables (autoexport), the resource and the
-// Prometheus registry behind /metrics. Only the service (package patron) and
-// programs that assemble their own service need it; components and clients
-// depend on the API-only helpers of package observability, so that they do
-// not compile the SDK and every exporter.
+// service: tracer, meter and logger providers, propagators from
+// OTEL_PROPAGATORS, exporters from the OTEL_* variables (or the whole
+// pipeline from OTEL_CONFIG_FILE), the resource and the Prometheus registry
+// behind /metrics. Every exporter it builds hands the wire valid UTF-8 and
+// turns a receiver's refusal of a signal into one warning. Only the service
+// (package patron) and programs that assemble their own service need it;
+// components and clients depend on the API-only helpers of package
+// observability, so that they do not compile the SDK and its exporters.
+//
+// Built with the patron_nogrpcexport tag, the OTLP gRPC exporters and the
+// configuration file (otelconf, which links them) are left out: the grpc
+// protocol and OTEL_CONFIG_FILE then fail Setup with an error saying so.
 package telemetry
 
 import (
