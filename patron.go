@@ -108,6 +108,12 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	}
 	s.obs = obs
 	s.tp = obs.TracerProvider()
+	// Records also go out over OTLP when logs are exported; the SDK's own
+	// errors keep the stderr-only logger given above, so that an export
+	// failure never feeds the export.
+	if h := obs.LogHandler(); h != nil {
+		s.logger = slog.New(patronlog.NewTee(s.logger.Handler(), h))
+	}
 	if cfg.openTracing {
 		if err := s.setupOpenTracing(); err != nil {
 			_ = obs.Shutdown(context.Background())

@@ -3,6 +3,7 @@ package patron
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,8 @@ import (
 
 	patronhttp "github.com/patron-go/patron/component/http"
 	"github.com/patron-go/patron/internal/otlptest"
+	patronlog "github.com/patron-go/patron/observability/log"
+	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/observability/telemetry"
 )
 
@@ -76,5 +79,74 @@ func TestNonUTF8RequestsDoNotLoseSpans(t *testing.T) {
 	}
 	if server != 24 {
 		t.Fatalf("receiver got %d server spans, want 24 (20 clean, 4 hostile)", server)
+	}
+}
+
+// With an OTLP endpoint a service's records go out as OTLP logs, under the
+// span that logged them, and still to its own log output.
+func TestServiceExportsLogsUnderTheirSpans(t *testing.T) {
+	rcv := otlptest.New(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_METRICS_EXPORTER", "none")
+
+	var local observabilitytest.LogBuffer
+	route, err := patronhttp.NewRoute("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		patronlog.FromContext(r.Context()).InfoContext(r.Context(), "handled hello")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	r := start(t, ctx, []Option{WithRoutes(route), WithLogger(slog.New(slog.NewJSONHandler(&local, nil))),
+		WithObservability(telemetry.WithoutGlobals(), telemetry.WithoutRuntimeMetrics())})
+	if code, _ := get(t, r.base+"/hello"); code != http.StatusOK {
+		t.Fatalf("GET /hello: %d", code)
+	}
+	cancel()
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	var traceID []byte
+	for _, s := range rcv.Spans() {
+		if s.GetName() == "GET /hello" {
+			traceID = s.GetTraceId()
+		}
+	}
+	var found bool
+	for _, rec := range rcv.Records() {
+		if rec.GetBody().GetStringValue() == "handled hello" {
+			found = true
+			if traceID == nil || string(rec.GetTraceId()) != string(traceID) || len(rec.GetSpanId()) != 8 {
+				t.Fatalf("record %x/%x, server span's trace %x", rec.GetTraceId(), rec.GetSpanId(), traceID)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the record did not arrive; got %v", rcv.Records())
+	}
+	if !strings.Contains(local.String(), "handled hello") {
+		t.Fatalf("the record left the local output: %s", local.String())
+	}
+}
+
+func TestSDKDisabledServiceExportsNothing(t *testing.T) {
+	rcv := otlptest.New(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+	t.Setenv("OTEL_SDK_DISABLED", "true")
+	ctx, cancel := context.WithCancel(t.Context())
+	r := start(t, ctx, []Option{WithObservability(telemetry.WithoutGlobals())})
+	if code, _ := get(t, r.base+"/alive"); code != http.StatusOK {
+		t.Fatalf("/alive: %d", code)
+	}
+	if code, _ := get(t, r.base+"/metrics"); code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	cancel()
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rcv.Spans()) + len(rcv.Records()) + rcv.MetricExports(); n != 0 {
+		t.Fatalf("the receiver got %d exports", n)
 	}
 }
