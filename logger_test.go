@@ -160,11 +160,30 @@ func TestDefaultLoggerFlushedWhenRunEnds(t *testing.T) {
 	if svc.logOut == nil {
 		t.Fatal("the default JSON logger is not buffered")
 	}
+	contains := func(msg string) bool {
+		b, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(string(b), msg)
+	}
+	// Before Run nothing is buffered: a set-up failure followed by
+	// os.Exit keeps its record.
+	svc.Logger().Info("before run")
+	if !contains(`"msg":"before run"`) {
+		t.Fatal("a record logged before Run was buffered")
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	if _, err := svc.HTTPAddr(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	// The log package's lines (log.Fatal exits right after its write) are
+	// flushed as they are written, also while Run buffers.
+	log.Print("legacy line")
+	if !contains(`"msg":"legacy line"`) {
+		t.Fatal("a log package line waits in the buffer")
 	}
 	cancel()
 	if err := within(t, done, "Run to return"); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -128,6 +129,9 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	}
 	if !cfg.keepSlogDefault {
 		slog.SetDefault(s.logger)
+		if s.logOut != nil {
+			log.SetOutput(flushingWriter{w: log.Writer(), flush: s.logOut.Flush})
+		}
 	}
 	return s, nil
 }
@@ -204,6 +208,7 @@ func (s *Service) Run(ctx context.Context, components ...Component) error {
 	if err := s.register(components); err != nil {
 		return err
 	}
+	s.startLog()
 	defer s.closeLog() // last: after the final records below
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

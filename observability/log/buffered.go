@@ -33,8 +33,9 @@ const (
 // interval (DefaultFlushInterval, 100ms) after its first record, on Flush
 // (which the logger of New calls after every record at ERROR or above, so
 // an error is on w before the call that logged it returns), and on Close.
-// After Close every Write goes straight to w, so records logged during and
-// after a service's shutdown still arrive.
+// After Close (or SetDirect(true)) every Write goes straight to w, so
+// records logged after a service's shutdown still arrive; a Patron service
+// buffers only while Run serves.
 //
 // It runs no goroutine of its own: the interval flush is a timer armed by
 // the first record of a batch.
@@ -43,11 +44,11 @@ type BufferedWriter struct {
 	size     int
 	interval time.Duration
 
-	mu     sync.Mutex // guards buf, armed, closed, err
+	mu     sync.Mutex // guards buf, armed, direct, err
 	buf    []byte     // the filling buffer
 	armed  bool       // the interval timer runs for buf's records
-	closed bool
-	err    error // the first write error since the last report
+	direct bool       // Close or SetDirect(true): writes go straight to w
+	err    error      // the first write error since the last report
 	timer  *time.Timer
 
 	// out is held while a batch is written to w. It is taken with mu held,
@@ -117,7 +118,7 @@ func NewBufferedWriter(w io.Writer, opts ...BufferOption) (*BufferedWriter, erro
 // once, when there was one.
 func (b *BufferedWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	if b.closed {
+	if b.direct {
 		b.out.Lock() // after Close's batch
 		b.mu.Unlock()
 		defer b.out.Unlock()
@@ -205,7 +206,7 @@ func (b *BufferedWriter) keep(err error) {
 func (b *BufferedWriter) intervalFlush() {
 	b.mu.Lock()
 	b.armed = false
-	if b.closed || len(b.buf) == 0 {
+	if b.direct || len(b.buf) == 0 {
 		b.mu.Unlock()
 		return
 	}
@@ -229,14 +230,22 @@ func (b *BufferedWriter) Flush() error {
 
 // Close flushes and makes every later Write go straight through. It
 // returns Flush's error; closing twice is harmless.
-func (b *BufferedWriter) Close() error {
+func (b *BufferedWriter) Close() error { return b.SetDirect(true) }
+
+// SetDirect(true) flushes and makes later writes go straight to the
+// underlying writer, as after Close; SetDirect(false) makes them buffered
+// again. A Patron service buffers only while Run serves: records logged
+// before (a failing set-up followed by os.Exit) and after it are written
+// at once.
+func (b *BufferedWriter) SetDirect(direct bool) error {
 	b.mu.Lock()
-	if b.closed {
+	if !direct || b.direct {
+		b.direct = direct
 		b.mu.Unlock()
 		return nil
 	}
 	b.timer.Stop()
-	b.closed = true
+	b.direct = true
 	b.armed = false
 	err := b.err
 	b.err = nil

@@ -105,6 +105,38 @@ func TestBufferedFlushOnClose(t *testing.T) {
 	}
 }
 
+// TestBufferedSetDirect: direct writes go straight through, and buffering
+// resumes after SetDirect(false).
+func TestBufferedSetDirect(t *testing.T) {
+	var sink observabilitytest.LogBuffer
+	bw := newBuffered(t, &sink, log.WithFlushInterval(time.Hour))
+	l := log.New(bw, log.FormatJSON, slog.LevelInfo)
+	l.Info("buffered")
+	if err := bw.SetDirect(true); err != nil {
+		t.Fatal(err)
+	}
+	if recs := sink.Records(t); len(recs) != 1 {
+		t.Fatalf("SetDirect(true) did not flush: %v", recs)
+	}
+	l.Info("direct")
+	if recs := sink.Records(t); len(recs) != 2 {
+		t.Fatalf("a direct write was buffered: %v", recs)
+	}
+	if err := bw.SetDirect(false); err != nil {
+		t.Fatal(err)
+	}
+	l.Info("buffered again")
+	if recs := sink.Records(t); len(recs) != 2 {
+		t.Fatalf("a write after SetDirect(false) was not buffered: %v", recs)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if recs := sink.Records(t); len(recs) != 3 || recs[2]["msg"] != "buffered again" {
+		t.Fatalf("after Flush: %v", recs)
+	}
+}
+
 // TestBufferedConcurrentWriters: many goroutines through small buffers
 // (batches hand over all the time): every line arrives whole, none lost,
 // each goroutine's in its order.
