@@ -236,8 +236,21 @@ func setField(id, value string) chromedp.Action[chromedp.Void] {
 func TestBrowserMonitor(t *testing.T) {
 	v, addrs := startViewer(t)
 	now := time.Now()
-	for i := range 12 {
-		rss, _, _, _ := demoApp(now.Add(-time.Duration(2+i*2)*time.Minute), uint64(10+i))
+	// A request every 45 s for half an hour; some are slower, and one in
+	// five fails in grpc-svc.
+	for i := range 40 {
+		rss, _, _, _ := demoApp(now.Add(-time.Duration(60+i*45)*time.Second), uint64(10+i))
+		for _, rs := range rss {
+			svc := rs.Resource.Attributes[0].Value.GetStringValue()
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					sp.EndTimeUnixNano += uint64((i*7)%11) * (sp.EndTimeUnixNano - sp.StartTimeUnixNano) / 10
+					if svc == "grpc-svc" && i%5 == 0 {
+						sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "unavailable"}
+					}
+				}
+			}
+		}
 		if res := v.Store().Ingest(rss); res.Rejected != 0 {
 			t.Fatalf("ingest: %+v", res)
 		}

@@ -1143,11 +1143,16 @@
       return rows;
     };
     const fmtMs = (v) => (v >= 1000 ? `${+(v / 1000).toPrecision(2)}s` : `${+v.toPrecision(2)}ms`);
+    // The latest value of a series: what the service does now.
+    const last = (pts) => { for (let i = (pts || []).length - 1; i >= 0; i--) if (Number.isFinite(pts[i][1])) return pts[i][1]; return NaN; };
     const redRow = (name, r, color, href) => {
       const opts = { x0, x1 };
       return h("div", { class: "panel red-row", dataset: { name } },
-        h("div", { class: "red-name" }, color ? h("span", { class: "svc-stripe" }) : null,
+        h("div", {}, h("div", { class: "red-name" }, color ? h("span", { class: "svc-stripe" }) : null,
           href ? h("a", { href, text: name }) : h("b", { text: name })),
+        h("dl", { class: "red-now" }, [["Rate", last(r.calls), (v) => `${+(v * 60).toPrecision(2)}/min`],
+          ["Errors", last(r.errors), (v) => `${+(v * 100).toPrecision(2)}%`], ["p95", last(r.p95), fmtMs]].map(([k, v, f]) =>
+          h("div", {}, h("dt", { text: k }), h("dd", { text: Number.isFinite(v) ? f(v) : "-" }))))),
         h("div", { class: "red-charts" },
           chartBox("Requests per minute", [{ name: "rate", color: color || "#4f46e5", points: (r.calls || []).map(([t, v]) => [t, v * 60]) }], { ...opts, id: "rate" }),
           chartBox("Error rate (%)", [{ name: "errors", color: "#dc2626", points: (r.errors || []).map(([t, v]) => [t, v * 100]) }], { ...opts, id: "errors", fmt: (v) => `${+v.toPrecision(2)}%` }),
