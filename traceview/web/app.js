@@ -169,6 +169,7 @@
     return { ts: toMicros(r.timestamp), sev: sevName(r.severity), body: typeof r.body === "object" && r.body !== null ? JSON.stringify(r.body) : String(r.body ?? ""),
       attrs: attrList(r.attributes), traceID: r.traceID || "", spanID: r.spanID || "", service: r.service || "unknown" };
   }
+  const traceHref = (traceID, spanID) => `/trace/${encodeURIComponent(traceID)}${spanID ? `?span=${encodeURIComponent(spanID)}` : ""}`;
   function sevBadge(sev) { return h("span", { class: `sev sev-${sev.toLowerCase()}`, text: sev }); }
   function logLine(lg, base, opts = {}) {
     return h("div", { class: "log-rec", dataset: { spanId: lg.spanID, sev: lg.sev } },
@@ -707,7 +708,7 @@
       if (!this.logs.length) { this.logsPanel.replaceChildren(h("div", { class: "empty", text: "No log records for this trace." })); return; }
       this.logsPanel.replaceChildren(...this.logs.map((l) => {
         const n = this.byId.get(l.spanID);
-        const link = n ? h("a", { class: "log-span", href: `/trace/${this.tr.traceID}?span=${l.spanID}`, dataset: { spanId: l.spanID },
+        const link = n ? h("a", { class: "log-span", href: traceHref(this.tr.traceID, l.spanID), dataset: { spanId: l.spanID },
           onclick: (e) => { e.preventDefault(); e.stopPropagation(); this.setTab("timeline"); this.reveal(n); } },
         icon("to", 12), n.span.operationName) : null;
         return logLine(l, this.start, { service: true, link });
@@ -1010,7 +1011,7 @@
         h("div", { class: "sev-counts" }, SEVERITIES.filter((x) => bySev.has(x)).map((x) => h("span", {}, sevBadge(x), ` ${bySev.get(x)}`)))),
       recs.length ? logHistogram(recs) : null,
       h("div", { class: "panel log-list", id: "log-list" }, recs.length ? recs.map((r) => logLine(r, 0, { service: true,
-        link: r.traceID ? h("a", { class: "log-trace", href: `/trace/${r.traceID}?span=${r.spanID}`, dataset: { traceId: r.traceID, spanId: r.spanID },
+        link: r.traceID ? h("a", { class: "log-trace", href: traceHref(r.traceID, r.spanID), dataset: { traceId: r.traceID, spanId: r.spanID },
           title: `Open trace ${r.traceID}${r.spanID ? ` at span ${r.spanID}` : ""}` }, icon("to", 12), `trace ${r.traceID.slice(0, 7)}`) : null }))
           : h("div", { class: "empty", text: "No log record matches. Widen the lookback or remove filters." })));
   }
@@ -1255,7 +1256,7 @@
       for (const e of exemplars.slice(0, 50)) {
         const cx = L + (x1 === x0 ? (W - L - R) / 2 : ((toMicros(e.timestamp) - x0) / (x1 - x0)) * (W - L - R));
         const cy = H - B - (e.value / yMax) * (H - T - B);
-        const a = s("a", { href: `/trace/${e.traceID}${e.spanID ? `?span=${e.spanID}` : ""}`, class: "exemplar" },
+        const a = s("a", { href: traceHref(e.traceID, e.spanID), class: "exemplar" },
           s("rect", { x: cx - 3.5, y: cy - 3.5, width: 7, height: 7, transform: `rotate(45 ${cx} ${cy})` }));
         a.append(s("title", { text: `exemplar ${+Number(e.value).toPrecision(4)}${inst.unit || ""}: trace ${e.traceID}` }));
         nsvg.append(a);
@@ -1280,7 +1281,7 @@
       inst.description ? h("div", { class: "muted met-desc", text: inst.description }) : null,
       chart, buckets,
       exemplars.length ? h("div", { class: "exemplars" }, h("span", { class: "faint", text: "Exemplars: " }),
-        exemplars.slice(-5).reverse().map((e) => h("a", { class: "exemplar-link", href: `/trace/${e.traceID}${e.spanID ? `?span=${e.spanID}` : ""}`, dataset: { traceId: e.traceID } },
+        exemplars.slice(-5).reverse().map((e) => h("a", { class: "exemplar-link", href: traceHref(e.traceID, e.spanID), dataset: { traceId: e.traceID } },
           icon("to", 12), `${+Number(e.value).toPrecision(3)}${inst.unit || ""} · ${e.traceID.slice(0, 7)}`))) : null);
   }
 
