@@ -1131,13 +1131,14 @@
     const [, , lookback, step] = MONITOR_RANGES.find((r) => r[0] === range.value) || MONITOR_RANGES[1];
     const endTs = Date.now();
     const x0 = (endTs - lookback) * 1000, x1 = endTs * 1000;
-    const q = (kind, sv, extra) => api(`/api/metrics/${kind}?${new URLSearchParams({ service: sv, endTs: String(endTs), lookback: String(lookback), step: String(step), ratePer: String(lookback / 12), ...extra })}`)
+    // No service asks for all of them at once: one series per service.
+    const q = (kind, sv, extra) => api(`/api/metrics/${kind}?${new URLSearchParams({ ...(sv ? { service: sv } : {}), endTs: String(endTs), lookback: String(lookback), step: String(step), ratePer: String(lookback / 12), ...extra })}`)
       .then(metricSeries);
     const fetchRED = async (sv, byOp) => {
       const g = { groupByOperation: String(byOp) };
       const [calls, errors, p50, p95, p99] = await Promise.all([q("calls", sv, g), q("errors", sv, g),
         q("latencies", sv, { ...g, quantile: "0.5" }), q("latencies", sv, { ...g, quantile: "0.95" }), q("latencies", sv, { ...g, quantile: "0.99" })]);
-      const keyOf = (m) => (byOp ? m.operation : sv);
+      const keyOf = (m) => (byOp ? m.operation : m.service || sv);
       const rows = new Map();
       const put = (list, k) => { for (const m of list) { const key = keyOf(m); if (!rows.has(key)) rows.set(key, {}); rows.get(key)[k] = m.points; } };
       put(calls, "calls"); put(errors, "errors"); put(p50, "p50"); put(p95, "p95"); put(p99, "p99");
@@ -1168,14 +1169,15 @@
           h("h3", { class: "red-head", text: `Operations (${ops.size})` }),
           ...[...ops.keys()].sort().map((op) => redRow(op, ops.get(op)))];
       } else {
-        const all = await Promise.all(services.map((sv) => fetchRED(sv, false).then((m) => [sv, m.get(sv) || {}])));
-        out = all.map(([sv, r]) => redRow(sv, r, colorOf(sv), `/monitor?service=${encodeURIComponent(sv)}&lookback=${range.value}`));
+        const all = await fetchRED("", false);
+        out = [...all.keys()].sort().map((sv) => [sv, all.get(sv)]).map(([sv, r]) => redRow(sv, r, colorOf(sv), `/monitor?service=${encodeURIComponent(sv)}&lookback=${range.value}`));
       }
     } catch (err) {
       if (!stale(token)) body.replaceChildren(h("div", { class: "error-box", text: `Could not load metrics: ${err.message}` }));
       return;
     }
     if (stale(token)) return;
+    if (!out.length) out = [h("div", { class: "panel empty", text: "No server or consumer spans in this time range." })];
     body.replaceChildren(...out);
     for (const row of body.querySelectorAll(".red-row")) {
       const st = row.querySelector(".svc-stripe");
