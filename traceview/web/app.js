@@ -81,15 +81,27 @@
     for (let i = 0; i < name.length; i++) x = Math.imul(x ^ name.charCodeAt(i), 16777619);
     return x >>> 0;
   }
+  // colorDist is the "redmean" approximation of perceived distance.
+  function colorDist(a, b) {
+    const p = (x) => [1, 3, 5].map((i) => parseInt(x.slice(i, i + 2), 16));
+    const [r1, g1, b1] = p(a), [r2, g2, b2] = p(b), rm = (r1 + r2) / 2;
+    return Math.sqrt((2 + rm / 256) * (r1 - r2) ** 2 + 4 * (g1 - g2) ** 2 + (2 + (255 - rm) / 256) * (b1 - b2) ** 2);
+  }
   function registerServices(names) {
     for (const name of [...new Set(names)].sort()) {
       if (colorSlot.has(name)) continue;
       const min = Math.min(...slotUse);
       const start = hashName(name) % PALETTE.length;
-      let slot = start;
+      // Among the least used slots, in probe order from the hash, take the
+      // one farthest from the colours in use: near hues (teal and cyan,
+      // amber and orange) go to the same screen last.
+      let slot = -1, best = -1;
       for (let i = 0; i < PALETTE.length; i++) {
         const c = (start + i) % PALETTE.length;
-        if (slotUse[c] === min) { slot = c; break; }
+        if (slotUse[c] !== min) continue;
+        let d = Infinity;
+        for (let u = 0; u < PALETTE.length; u++) if (slotUse[u] > min) d = Math.min(d, colorDist(PALETTE[c], PALETTE[u]));
+        if (d > best) { best = d; slot = c; }
       }
       slotUse[slot]++;
       colorSlot.set(name, slot);
