@@ -164,6 +164,13 @@ func TestBrowserTraceLogs(t *testing.T) {
 	screenshot(t, ctx, "traceview-trace-logs-tab.png")
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#trace-logs .log-rec[data-sev="ERROR"] .log-span`)),
 		chromedp.WaitVisible(chromedp.CSS(`.wf-row.selected[data-span-id="`+span(18)+`"]`)))
+
+	// ?tab=logs opens the Logs tab, which leads to the Logs page for the trace.
+	do(t, ctx, chromedp.Navigate("http://"+addrs.UI+"/trace/"+id+"?tab=logs"), chromedp.WaitVisible(chromedp.CSS(`#trace-logs .trace-logs-head a`)),
+		chromedp.Click(chromedp.CSS(`#trace-logs .trace-logs-head a`)), chromedp.WaitVisible(chromedp.CSS(`#log-list .log-rec`)))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#log-list .log-rec").length`)); n != len(demoAppLogs) {
+		t.Errorf("the Logs page for the trace lists %d records, want %d", n, len(demoAppLogs))
+	}
 }
 
 // TestBrowserLogSearch searches the logs page by text, severity, service and

@@ -718,7 +718,8 @@
     // which opens in the timeline.
     drawLogs() {
       if (!this.logs.length) { this.logsPanel.replaceChildren(h("div", { class: "empty", text: "No log records for this trace." })); return; }
-      this.logsPanel.replaceChildren(...this.logs.map((l) => {
+      this.logsPanel.replaceChildren(h("div", { class: "trace-logs-head" },
+        h("a", { href: `/logs?traceID=${encodeURIComponent(this.tr.traceID)}&lookback=168h`, text: "Search these records on the Logs page" })), ...this.logs.map((l) => {
         const n = this.byId.get(l.spanID);
         const link = n ? h("a", { class: "log-span", href: traceHref(this.tr.traceID, l.spanID), dataset: { spanId: l.spanID },
           onclick: (e) => { e.preventDefault(); e.stopPropagation(); this.setTab("timeline"); this.reveal(n); } },
