@@ -244,3 +244,36 @@ func FuzzDecodeLogs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { sameLogsAsReference(t, b) })
 }
+
+// OTLP/JSON logs and metrics, as the spec writes them (hex IDs), are stored.
+func TestOTLPHTTPJSONLogsAndMetrics(t *testing.T) {
+	spans := newTestStore(t, 10)
+	logs, _ := NewLogStore(10)
+	metrics, _ := NewMetricStore(100)
+	h := &otlpHTTP{store: spans, logs: logs, metrics: metrics, log: testLogger(t), maxBody: 1 << 20}
+	lj := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"js"}}]},
+	  "scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","severityNumber":17,"body":{"stringValue":"failed"},
+	  "traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174"}]}]}]}`
+	lr := httptest.NewRequest(http.MethodPost, "/v1/logs", bytes.NewReader([]byte(lj)))
+	lr.Header.Set("Content-Type", contentJSON)
+	lw := httptest.NewRecorder()
+	h.ServeHTTP(lw, lr)
+	if lw.Code != http.StatusOK {
+		t.Fatalf("logs: %d %s", lw.Code, lw.Body)
+	}
+	got := logs.TraceLogs("5b8efff798038103d269b633813fc60c")
+	if len(got) != 1 || got[0].Severity != "ERROR" || got[0].SpanID != "eee19b7ec3c1b174" || got[0].Service != "js" {
+		t.Errorf("JSON log = %+v", got)
+	}
+	mj, err := protojson.Marshal(sampleMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRequest(http.MethodPost, "/v1/metrics", bytes.NewReader(mj))
+	rec.Header.Set("Content-Type", contentJSON)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, rec)
+	if w.Code != http.StatusOK || metrics.Len() != 5 {
+		t.Errorf("metrics: %d %s; stored %d points, want 5", w.Code, w.Body, metrics.Len())
+	}
+}
