@@ -2,10 +2,13 @@ package traceview
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -146,4 +149,131 @@ func FuzzLimitsCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// logsJSON renders stored records for comparison, resources and scopes
+// included.
+func logsJSON(t testing.TB, recs []*logRecord) string {
+	t.Helper()
+	type full struct {
+		LogRecord
+		Res   []KeyValue
+		Scope *spanScope
+	}
+	out := make([]full, len(recs))
+	for i, r := range recs {
+		out[i] = full{LogRecord: r.toAPI(), Res: toKeyValues(r.res.attrs)}
+		if r.scope != nil {
+			out[i].Scope = r.scope
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%s|%+v", b, scopesOf(recs))
+}
+
+func scopesOf(recs []*logRecord) []spanScope {
+	var out []spanScope
+	for _, r := range recs {
+		if r.scope != nil {
+			out = append(out, *r.scope)
+		} else {
+			out = append(out, spanScope{})
+		}
+	}
+	return out
+}
+
+// sameLogsAsReference reports whether the fast logs decoder stores what
+// the reference path stores, or gives up; false only when they differ.
+func sameLogsAsReference(t testing.TB, body []byte) bool {
+	t.Helper()
+	in := newInterner()
+	fast, err := in.decodeLogs(body, limits{})
+	if err != nil {
+		return true // gave up (or over the limits): the reference decides
+	}
+	req := &collogspb.ExportLogsServiceRequest{}
+	if err := proto.Unmarshal(body, req); err != nil {
+		t.Errorf("fast path took %x, which protobuf refuses: %v", body, err)
+		return false
+	}
+	ref := newInterner().convertLogs(req.GetResourceLogs())
+	if a, b := logsJSON(t, fast), logsJSON(t, ref); a != b {
+		t.Errorf("fast and reference differ for %x:\nfast %s\nref  %s", body, a, b)
+		return false
+	}
+	return true
+}
+
+func logsCorpus(t testing.TB) [][]byte {
+	var out [][]byte
+	add := func(m proto.Message) {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	add(sampleLogs())
+	add(&collogspb.ExportLogsServiceRequest{ResourceLogs: synthLogs(0, 64, []string{"a", "b"}, time.Unix(1_700_000_000, 0))})
+	odd := sampleLogs()
+	odd.ResourceLogs[0].ScopeLogs[0].LogRecords[0].Body = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 7}}
+	odd.ResourceLogs[0].ScopeLogs[0].LogRecords[1].SeverityNumber = -3
+	odd.ResourceLogs[0].Resource = nil
+	add(odd)
+	b := out[0]
+	out = append(out, append(append([]byte{}, b...), b...)) // two requests' worth
+	return out
+}
+
+func TestDecodeLogsMatchesReference(t *testing.T) {
+	for _, b := range logsCorpus(t) {
+		if _, err := newInterner().decodeLogs(b, limits{}); err != nil {
+			t.Errorf("fast path gave up on an SDK-shaped request: %v", err)
+		}
+		sameLogsAsReference(t, b)
+	}
+}
+
+func FuzzDecodeLogs(f *testing.F) {
+	for _, b := range logsCorpus(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { sameLogsAsReference(t, b) })
+}
+
+// OTLP/JSON logs and metrics, as the spec writes them (hex IDs), are stored.
+func TestOTLPHTTPJSONLogsAndMetrics(t *testing.T) {
+	spans := newTestStore(t, 10)
+	logs, _ := NewLogStore(10)
+	metrics, _ := NewMetricStore(100)
+	h := &otlpHTTP{store: spans, logs: logs, metrics: metrics, log: testLogger(t), maxBody: 1 << 20}
+	lj := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"js"}}]},
+	  "scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","severityNumber":17,"body":{"stringValue":"failed"},
+	  "traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174"}]}]}]}`
+	lr := httptest.NewRequest(http.MethodPost, "/v1/logs", bytes.NewReader([]byte(lj)))
+	lr.Header.Set("Content-Type", contentJSON)
+	lw := httptest.NewRecorder()
+	h.ServeHTTP(lw, lr)
+	if lw.Code != http.StatusOK {
+		t.Fatalf("logs: %d %s", lw.Code, lw.Body)
+	}
+	got := logs.TraceLogs("5b8efff798038103d269b633813fc60c")
+	if len(got) != 1 || got[0].Severity != "ERROR" || got[0].SpanID != "eee19b7ec3c1b174" || got[0].Service != "js" {
+		t.Errorf("JSON log = %+v", got)
+	}
+	mj, err := protojson.Marshal(sampleMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRequest(http.MethodPost, "/v1/metrics", bytes.NewReader(mj))
+	rec.Header.Set("Content-Type", contentJSON)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, rec)
+	if w.Code != http.StatusOK || metrics.Len() != 5 {
+		t.Errorf("metrics: %d %s; stored %d points, want 5", w.Code, w.Body, metrics.Len())
+	}
 }
