@@ -164,6 +164,13 @@ func TestBrowserTraceLogs(t *testing.T) {
 	screenshot(t, ctx, "traceview-trace-logs-tab.png")
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#trace-logs .log-rec[data-sev="ERROR"] .log-span`)),
 		chromedp.WaitVisible(chromedp.CSS(`.wf-row.selected[data-span-id="`+span(18)+`"]`)))
+
+	// ?tab=logs opens the Logs tab, which leads to the Logs page for the trace.
+	do(t, ctx, chromedp.Navigate("http://"+addrs.UI+"/trace/"+id+"?tab=logs"), chromedp.WaitVisible(chromedp.CSS(`#trace-logs .trace-logs-head a`)),
+		chromedp.Click(chromedp.CSS(`#trace-logs .trace-logs-head a`)), chromedp.WaitVisible(chromedp.CSS(`#log-list .log-rec`)))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#log-list .log-rec").length`)); n != len(demoAppLogs) {
+		t.Errorf("the Logs page for the trace lists %d records, want %d", n, len(demoAppLogs))
+	}
 }
 
 // TestBrowserLogSearch searches the logs page by text, severity, service and
@@ -236,8 +243,21 @@ func setField(id, value string) chromedp.Action[chromedp.Void] {
 func TestBrowserMonitor(t *testing.T) {
 	v, addrs := startViewer(t)
 	now := time.Now()
-	for i := range 12 {
-		rss, _, _, _ := demoApp(now.Add(-time.Duration(2+i*2)*time.Minute), uint64(10+i))
+	// A request every 45 s for half an hour; some are slower, and one in
+	// five fails in grpc-svc.
+	for i := range 40 {
+		rss, _, _, _ := demoApp(now.Add(-time.Duration(60+i*45)*time.Second), uint64(10+i))
+		for _, rs := range rss {
+			svc := rs.Resource.Attributes[0].Value.GetStringValue()
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					sp.EndTimeUnixNano += uint64((i*7)%11) * (sp.EndTimeUnixNano - sp.StartTimeUnixNano) / 10
+					if svc == "grpc-svc" && i%5 == 0 {
+						sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "unavailable"}
+					}
+				}
+			}
+		}
 		if res := v.Store().Ingest(rss); res.Rejected != 0 {
 			t.Fatalf("ingest: %+v", res)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/patron-go/patron/internal/testenv"
@@ -82,13 +83,18 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s", p)
 }
 
-// screenshotDocs saves a screenshot for the README in docs/ (the pictures
-// follow the UI as it is), and in the artifact directory too.
+// screenshotDocs saves a screenshot in the artifact directory, and for the
+// README in docs/ when PATRON_UPDATE_DOCS=1 (or the picture is missing):
+// the pictures show times, so rewriting them on every run would leave every
+// checkout modified.
 func screenshotDocs(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	screenshot(t, ctx, name)
 	if t.Failed() {
 		return // keep the last good picture
+	}
+	if _, err := os.Stat(filepath.Join("..", "docs", name)); err == nil && os.Getenv("PATRON_UPDATE_DOCS") != "1" {
+		return
 	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -532,4 +538,47 @@ func TestBrowserCompare(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.trace-tools a[href^="/compare"]`)),
 		chromedp.Click(chromedp.CSS(`.trace-tools a[href^="/compare"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#compare .result[href="/compare?a=`+ida+`&b=`+idb+`"]`)))
+}
+
+// TestBrowserCriticalPathHostile opens traces no SDK would send: two spans
+// that are each other's parent and link to themselves, and a chain 3,000
+// spans deep. The page draws them and a critical path, without hanging or
+// overflowing the stack.
+func TestBrowserCriticalPathHostile(t *testing.T) {
+	v, addrs := startViewer(t)
+	now := uint64(time.Now().Add(-time.Minute).UnixNano())
+	cycle, deep := tid(0x9001), tid(0x9002)
+	res := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv("service.name", "hostile")}}
+	spans := []*tracepb.Span{
+		{TraceId: cycle, SpanId: sid(1), ParentSpanId: sid(2), Name: "a", StartTimeUnixNano: now, EndTimeUnixNano: now + 5e6,
+			Links: []*tracepb.Span_Link{{TraceId: cycle, SpanId: sid(1)}}},
+		{TraceId: cycle, SpanId: sid(2), ParentSpanId: sid(1), Name: "b", StartTimeUnixNano: now + 1e6, EndTimeUnixNano: now + 4e6,
+			Links: []*tracepb.Span_Link{{TraceId: cycle, SpanId: sid(1)}}},
+	}
+	const depth = 3000
+	for i := range depth {
+		sp := &tracepb.Span{TraceId: deep, SpanId: sid(uint64(100 + i)), Name: fmt.Sprintf("level %d", i),
+			StartTimeUnixNano: now + uint64(i)*1000, EndTimeUnixNano: now + uint64(2*depth-i)*1000}
+		if i > 0 {
+			sp.ParentSpanId = sid(uint64(99 + i))
+		}
+		spans = append(spans, sp)
+	}
+	if r := v.Store().Ingest([]*tracepb.ResourceSpans{{Resource: res, ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans}}}}); r.Rejected != 0 {
+		t.Fatalf("ingest: %+v", r)
+	}
+	ctx := browser(t)
+	for id, want := range map[string]int{hex.EncodeToString(cycle): 2, hex.EncodeToString(deep): depth} {
+		do(t, ctx, chromedp.Navigate("http://"+addrs.UI+"/trace/"+id), chromedp.WaitVisible(chromedp.CSS(`.wf-row.cp`)))
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.querySelectorAll(".wf-row").length, document.querySelectorAll(".wf-row.cp").length]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != want || got[1] < 1 {
+			t.Errorf("trace %s: %d rows, %d on the critical path; want %d rows and a path", id, got[0], got[1], want)
+		}
+		if id == hex.EncodeToString(deep) && got[1] != depth {
+			t.Errorf("deep chain: %d spans on the critical path, want all %d", got[1], depth)
+		}
+	}
 }

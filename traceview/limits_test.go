@@ -277,3 +277,65 @@ func TestLimitsCheckCountsItems(t *testing.T) {
 		t.Fatal("a 1000-byte attribute cap took 512 spans")
 	}
 }
+
+// The logs and metrics receivers have the same caps: 8 million empty log
+// records or gauge points in 16 MB are refused over HTTP and gRPC.
+func TestAmplificationRefusedForLogsAndMetrics(t *testing.T) {
+	v, addrs := startViewer(t)
+	// ExportLogsServiceRequest has the shape of the traces request: field 1,
+	// then 2, then 2 for each record.
+	logsBody := amplification(amplificationSpans, nil)
+	points := bytes.Repeat([]byte{0x0a, 0x00}, amplificationSpans-16) // Gauge.data_points (1)
+	gauge := protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), points)
+	metric := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), gauge) // ScopeMetrics.metrics
+	rm := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), metric)    // ResourceMetrics.scope_metrics
+	metricsBody := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rm)
+
+	conn, err := grpc.NewClient(addrs.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, c := range []struct {
+		path, method string
+		body         []byte
+	}{
+		{"/v1/logs", "/opentelemetry.proto.collector.logs.v1.LogsService/Export", logsBody},
+		{"/v1/metrics", "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export", metricsBody},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			gzBody := gz(c.body)
+			var code int
+			grew := peakHeap(t, func() {
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addrs.OTLPHTTP+c.path, bytes.NewReader(gzBody))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", contentProtobuf)
+				req.Header.Set("Content-Encoding", "gzip")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				code = resp.StatusCode
+			})
+			t.Logf("HTTP: peak heap growth %.1f MiB", float64(grew)/(1<<20))
+			if code != http.StatusRequestEntityTooLarge || grew > peakHeapBound {
+				t.Errorf("HTTP: status %d (want 413), heap grew %d MiB (bound %d)", code, grew>>20, peakHeapBound>>20)
+			}
+			var gerr error
+			grew = peakHeap(t, func() {
+				var out []byte
+				gerr = conn.Invoke(t.Context(), c.method, &c.body, &out, grpc.ForceCodecV2(rawBytesCodec{}), grpc.UseCompressor("gzip"))
+			})
+			t.Logf("gRPC: peak heap growth %.1f MiB", float64(grew)/(1<<20))
+			if status.Code(gerr) != codes.ResourceExhausted || grew > peakHeapBound {
+				t.Errorf("gRPC: %v (want ResourceExhausted), heap grew %d MiB (bound %d)", gerr, grew>>20, peakHeapBound>>20)
+			}
+		})
+	}
+	if v.Logs().Len() != 0 || v.Metrics().Len() != 0 {
+		t.Errorf("refused requests stored %d records, %d points", v.Logs().Len(), v.Metrics().Len())
+	}
+}

@@ -144,6 +144,12 @@ func (h *otlpHTTP) traces(r *http.Request, json bool, body []byte) (proto.Messag
 }
 
 func (h *otlpHTTP) ingestLogs(_ *http.Request, json bool, body []byte) (proto.Message, error) {
+	if !json {
+		if _, err := h.logs.ingestProto(body, h.lim); err != nil {
+			return nil, err
+		}
+		return &collogspb.ExportLogsServiceResponse{}, nil
+	}
 	req := &collogspb.ExportLogsServiceRequest{}
 	if err := decodeSignal(h.lim, json, body, req, kLogsRequest, "log records", "logRecords", "log_records"); err != nil {
 		return nil, err
@@ -389,11 +395,9 @@ func (g *otlpGRPC) serviceDesc() *grpc.ServiceDesc {
 // as serviceDesc does.
 func (g *otlpGRPC) logsDesc() *grpc.ServiceDesc {
 	return g.rawDesc(collogspb.LogsService_ServiceDesc, func(b []byte) (any, error) {
-		req := &collogspb.ExportLogsServiceRequest{}
-		if err := decodeSignal(g.lim, false, b, req, kLogsRequest, "log records"); err != nil {
+		if _, err := g.logs.ingestProto(b, g.lim); err != nil {
 			return nil, err
 		}
-		g.logs.Ingest(req.GetResourceLogs())
 		return &collogspb.ExportLogsServiceResponse{}, nil
 	})
 }

@@ -41,25 +41,25 @@ type redBucket struct {
 }
 
 // latCell counts spans whose duration falls in one quarter of a power of
-// two of microseconds (see latIdx): about ±9% around the cell's middle.
+// two of nanoseconds (see latIdx): about ±12% around the cell's middle.
 type latCell struct {
 	idx uint16
 	n   uint32
 }
 
-// latIdx is the histogram cell of a duration: 0 below 1 µs, then four
-// cells per doubling.
+// latIdx is the histogram cell of a duration: 0 for none, then four cells
+// per doubling of nanoseconds (at most 252).
 func latIdx(nanos int64) uint16 {
-	us := uint64(nanos / 1000)
-	if us == 0 {
+	if nanos <= 0 {
 		return 0
 	}
-	oct := bits.Len64(us) - 1
+	ns := uint64(nanos)
+	oct := bits.Len64(ns) - 1
 	var frac uint64
 	if oct >= 2 {
-		frac = (us >> (oct - 2)) & 3
+		frac = (ns >> (oct - 2)) & 3
 	} else {
-		frac = (us << (2 - oct)) & 3
+		frac = (ns << (2 - oct)) & 3
 	}
 	return uint16(oct*4) + uint16(frac) + 1
 }
@@ -67,12 +67,12 @@ func latIdx(nanos int64) uint16 {
 // latValue is the middle (geometric) of cell idx, in milliseconds.
 func latValue(idx uint16) float64 {
 	if idx == 0 {
-		return 0.0005
+		return 0
 	}
 	oct, frac := int(idx-1)/4, float64((idx-1)%4)
-	lo := math.Ldexp(1+frac/4, oct) // microseconds
+	lo := math.Ldexp(1+frac/4, oct) // nanoseconds
 	hi := math.Ldexp(1+(frac+1)/4, oct)
-	return math.Sqrt(lo*hi) / 1000
+	return math.Sqrt(lo*hi) / 1e6
 }
 
 func (s *Store) redAdd(sp *span) {
@@ -138,8 +138,8 @@ const (
 )
 
 // REDQuery asks for one RED metric over time, as Jaeger's monitor API
-// does. Each point at time t aggregates the spans that started in
-// (t-RatePer, t].
+// does. Each point at time t aggregates the spans that started in the
+// RatePer before t, to REDBucket resolution.
 type REDQuery struct {
 	// Services to report; all services when empty.
 	Services []string
@@ -279,8 +279,9 @@ func (s *Store) RED(metric string, q REDQuery) (MetricFamily, error) {
 	winBuckets := max(1, int64(q.RatePer/REDBucket))
 	start := q.End.Add(-q.Lookback).UnixNano()
 	end := q.End.UnixNano()
-	firstB := floorDiv(start, redBucketNanos) - winBuckets + 1
-	lastB := floorDiv(end, redBucketNanos)
+	// A point at t reads the buckets that start before t.
+	firstB := floorDiv(start-1, redBucketNanos) - winBuckets + 1
+	lastB := floorDiv(end-1, redBucketNanos)
 	nb := lastB - firstB + 1
 
 	type group struct {
@@ -335,7 +336,7 @@ func (s *Store) RED(metric string, q REDQuery) (MetricFamily, error) {
 			lo, hi      = int64(0), int64(-1) // window [lo, hi] in bucket indexes
 		)
 		for t := start; t <= end; t += int64(q.Step) {
-			b := floorDiv(t, redBucketNanos) - firstB
+			b := floorDiv(t-1, redBucketNanos) - firstB
 			for hi < b {
 				hi++
 				calls += uint64(g.calls[hi])

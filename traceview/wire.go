@@ -39,8 +39,9 @@ const (
 	fScopeSpansScope = 1
 	fScopeSpansSpans = 2
 
-	fScopeName    = 1
-	fScopeVersion = 2
+	fScopeName       = 1
+	fScopeVersion    = 2
+	fScopeAttributes = 3
 
 	fSpanTraceID    = 1
 	fSpanSpanID     = 2
@@ -213,6 +214,16 @@ func eachField(b []byte, num protowire.Number, fn func([]byte) error) error {
 }
 
 func (d *wireDecoder) resourceSpans(b []byte) error {
+	r, err := d.resourceOf(b)
+	if err != nil {
+		return err
+	}
+	return eachField(b, fResourceSpansScopeSpans, func(ss []byte) error { return d.scopeSpans(ss, r) })
+}
+
+// resourceOf interns the resource (field 1) of a ResourceSpans,
+// ResourceLogs or ResourceMetrics.
+func (d *wireDecoder) resourceOf(b []byte) (*spanResource, error) {
 	// The resource may follow the spans on the wire; find it first.
 	var (
 		resBytes []byte
@@ -226,13 +237,25 @@ func (d *wireDecoder) resourceSpans(b []byte) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r, err := d.in.rawResource(resBytes, &d.bud)
-	if err != nil {
-		return err
+	if err := validSchemaURL(b); err != nil {
+		return nil, err
 	}
-	return eachField(b, fResourceSpansScopeSpans, func(ss []byte) error { return d.scopeSpans(ss, r) })
+	return d.in.rawResource(resBytes, &d.bud)
+}
+
+// fSchemaURL is the schema_url of ResourceX and ScopeX messages: a string
+// the viewer does not keep, but which protobuf requires to be UTF-8.
+const fSchemaURL = 3
+
+func validSchemaURL(b []byte) error {
+	return eachField(b, fSchemaURL, func(v []byte) error {
+		if !utf8.Valid(v) {
+			return errGiveUp
+		}
+		return nil
+	})
 }
 
 // rawResource interns a resource by its encoded bytes: an SDK encodes its
@@ -263,6 +286,16 @@ func (in *interner) rawResource(b []byte, bud *budget) (*spanResource, error) {
 }
 
 func (d *wireDecoder) scopeSpans(b []byte, r *spanResource) error {
+	sc, err := d.scopeOf(b)
+	if err != nil {
+		return err
+	}
+	return eachField(b, fScopeSpansSpans, func(sp []byte) error { return d.span(sp, r, sc) })
+}
+
+// scopeOf interns the instrumentation scope (field 1) of a ScopeSpans,
+// ScopeLogs or ScopeMetrics.
+func (d *wireDecoder) scopeOf(b []byte) (*spanScope, error) {
 	var name, version string
 	err := eachField(b, fScopeSpansScope, func(v []byte) error {
 		// Repeated occurrences merge field by field: last one wins.
@@ -277,6 +310,13 @@ func (d *wireDecoder) scopeSpans(b []byte, r *spanResource) error {
 				name, ok = d.str(f.b)
 			case f.is(fScopeVersion, protowire.BytesType):
 				version, ok = d.str(f.b)
+			case f.is(fScopeAttributes, protowire.BytesType):
+				// Not kept, but protobuf validates their strings.
+				_, err := d.attr(f.b)
+				if err != nil {
+					return err
+				}
+				ok = true
 			default:
 				ok = true
 			}
@@ -288,10 +328,12 @@ func (d *wireDecoder) scopeSpans(b []byte, r *spanResource) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sc := d.in.scope(name, version)
-	return eachField(b, fScopeSpansSpans, func(sp []byte) error { return d.span(sp, r, sc) })
+	if err := validSchemaURL(b); err != nil {
+		return nil, err
+	}
+	return d.in.scope(name, version), nil
 }
 
 func (d *wireDecoder) span(b []byte, r *spanResource, sc *spanScope) error {

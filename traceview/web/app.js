@@ -81,15 +81,27 @@
     for (let i = 0; i < name.length; i++) x = Math.imul(x ^ name.charCodeAt(i), 16777619);
     return x >>> 0;
   }
+  // colorDist is the "redmean" approximation of perceived distance.
+  function colorDist(a, b) {
+    const p = (x) => [1, 3, 5].map((i) => parseInt(x.slice(i, i + 2), 16));
+    const [r1, g1, b1] = p(a), [r2, g2, b2] = p(b), rm = (r1 + r2) / 2;
+    return Math.sqrt((2 + rm / 256) * (r1 - r2) ** 2 + 4 * (g1 - g2) ** 2 + (2 + (255 - rm) / 256) * (b1 - b2) ** 2);
+  }
   function registerServices(names) {
     for (const name of [...new Set(names)].sort()) {
       if (colorSlot.has(name)) continue;
       const min = Math.min(...slotUse);
       const start = hashName(name) % PALETTE.length;
-      let slot = start;
+      // Among the least used slots, in probe order from the hash, take the
+      // one farthest from the colours in use: near hues (teal and cyan,
+      // amber and orange) go to the same screen last.
+      let slot = -1, best = -1;
       for (let i = 0; i < PALETTE.length; i++) {
         const c = (start + i) % PALETTE.length;
-        if (slotUse[c] === min) { slot = c; break; }
+        if (slotUse[c] !== min) continue;
+        let d = Infinity;
+        for (let u = 0; u < PALETTE.length; u++) if (slotUse[u] > min) d = Math.min(d, colorDist(PALETTE[c], PALETTE[u]));
+        if (d > best) { best = d; slot = c; }
       }
       slotUse[slot]++;
       colorSlot.set(name, slot);
@@ -169,6 +181,7 @@
     return { ts: toMicros(r.timestamp), sev: sevName(r.severity), body: typeof r.body === "object" && r.body !== null ? JSON.stringify(r.body) : String(r.body ?? ""),
       attrs: attrList(r.attributes), traceID: r.traceID || "", spanID: r.spanID || "", service: r.service || "unknown" };
   }
+  const traceHref = (traceID, spanID) => `/trace/${encodeURIComponent(traceID)}${spanID ? `?span=${encodeURIComponent(spanID)}` : ""}`;
   function sevBadge(sev) { return h("span", { class: `sev sev-${sev.toLowerCase()}`, text: sev }); }
   function logLine(lg, base, opts = {}) {
     return h("div", { class: "log-rec", dataset: { spanId: lg.spanID, sev: lg.sev } },
@@ -705,9 +718,10 @@
     // which opens in the timeline.
     drawLogs() {
       if (!this.logs.length) { this.logsPanel.replaceChildren(h("div", { class: "empty", text: "No log records for this trace." })); return; }
-      this.logsPanel.replaceChildren(...this.logs.map((l) => {
+      this.logsPanel.replaceChildren(h("div", { class: "trace-logs-head" },
+        h("a", { href: `/logs?traceID=${encodeURIComponent(this.tr.traceID)}&lookback=168h`, text: "Search these records on the Logs page" })), ...this.logs.map((l) => {
         const n = this.byId.get(l.spanID);
-        const link = n ? h("a", { class: "log-span", href: `/trace/${this.tr.traceID}?span=${l.spanID}`, dataset: { spanId: l.spanID },
+        const link = n ? h("a", { class: "log-span", href: traceHref(this.tr.traceID, l.spanID), dataset: { spanId: l.spanID },
           onclick: (e) => { e.preventDefault(); e.stopPropagation(); this.setTab("timeline"); this.reveal(n); } },
         icon("to", 12), n.span.operationName) : null;
         return logLine(l, this.start, { service: true, link });
@@ -1010,7 +1024,7 @@
         h("div", { class: "sev-counts" }, SEVERITIES.filter((x) => bySev.has(x)).map((x) => h("span", {}, sevBadge(x), ` ${bySev.get(x)}`)))),
       recs.length ? logHistogram(recs) : null,
       h("div", { class: "panel log-list", id: "log-list" }, recs.length ? recs.map((r) => logLine(r, 0, { service: true,
-        link: r.traceID ? h("a", { class: "log-trace", href: `/trace/${r.traceID}?span=${r.spanID}`, dataset: { traceId: r.traceID, spanId: r.spanID },
+        link: r.traceID ? h("a", { class: "log-trace", href: traceHref(r.traceID, r.spanID), dataset: { traceId: r.traceID, spanId: r.spanID },
           title: `Open trace ${r.traceID}${r.spanID ? ` at span ${r.spanID}` : ""}` }, icon("to", 12), `trace ${r.traceID.slice(0, 7)}`) : null }))
           : h("div", { class: "empty", text: "No log record matches. Widen the lookback or remove filters." })));
   }
@@ -1130,24 +1144,30 @@
     const [, , lookback, step] = MONITOR_RANGES.find((r) => r[0] === range.value) || MONITOR_RANGES[1];
     const endTs = Date.now();
     const x0 = (endTs - lookback) * 1000, x1 = endTs * 1000;
-    const q = (kind, sv, extra) => api(`/api/metrics/${kind}?${new URLSearchParams({ service: sv, endTs: String(endTs), lookback: String(lookback), step: String(step), ratePer: String(lookback / 12), ...extra })}`)
+    // No service asks for all of them at once: one series per service.
+    const q = (kind, sv, extra) => api(`/api/metrics/${kind}?${new URLSearchParams({ ...(sv ? { service: sv } : {}), endTs: String(endTs), lookback: String(lookback), step: String(step), ratePer: String(lookback / 12), ...extra })}`)
       .then(metricSeries);
     const fetchRED = async (sv, byOp) => {
       const g = { groupByOperation: String(byOp) };
       const [calls, errors, p50, p95, p99] = await Promise.all([q("calls", sv, g), q("errors", sv, g),
         q("latencies", sv, { ...g, quantile: "0.5" }), q("latencies", sv, { ...g, quantile: "0.95" }), q("latencies", sv, { ...g, quantile: "0.99" })]);
-      const keyOf = (m) => (byOp ? m.operation : sv);
+      const keyOf = (m) => (byOp ? m.operation : m.service || sv);
       const rows = new Map();
       const put = (list, k) => { for (const m of list) { const key = keyOf(m); if (!rows.has(key)) rows.set(key, {}); rows.get(key)[k] = m.points; } };
       put(calls, "calls"); put(errors, "errors"); put(p50, "p50"); put(p95, "p95"); put(p99, "p99");
       return rows;
     };
     const fmtMs = (v) => (v >= 1000 ? `${+(v / 1000).toPrecision(2)}s` : `${+v.toPrecision(2)}ms`);
+    // The latest value of a series: what the service does now.
+    const last = (pts) => { for (let i = (pts || []).length - 1; i >= 0; i--) if (Number.isFinite(pts[i][1])) return pts[i][1]; return NaN; };
     const redRow = (name, r, color, href) => {
       const opts = { x0, x1 };
       return h("div", { class: "panel red-row", dataset: { name } },
-        h("div", { class: "red-name" }, color ? h("span", { class: "svc-stripe" }) : null,
+        h("div", {}, h("div", { class: "red-name" }, color ? h("span", { class: "svc-stripe" }) : null,
           href ? h("a", { href, text: name }) : h("b", { text: name })),
+        h("dl", { class: "red-now" }, [["Rate", last(r.calls), (v) => `${+(v * 60).toPrecision(2)}/min`],
+          ["Errors", last(r.errors), (v) => `${+(v * 100).toPrecision(2)}%`], ["p95", last(r.p95), fmtMs]].map(([k, v, f]) =>
+          h("div", {}, h("dt", { text: k }), h("dd", { text: Number.isFinite(v) ? f(v) : "-" }))))),
         h("div", { class: "red-charts" },
           chartBox("Requests per minute", [{ name: "rate", color: color || "#4f46e5", points: (r.calls || []).map(([t, v]) => [t, v * 60]) }], { ...opts, id: "rate" }),
           chartBox("Error rate (%)", [{ name: "errors", color: "#dc2626", points: (r.errors || []).map(([t, v]) => [t, v * 100]) }], { ...opts, id: "errors", fmt: (v) => `${+v.toPrecision(2)}%` }),
@@ -1162,14 +1182,15 @@
           h("h3", { class: "red-head", text: `Operations (${ops.size})` }),
           ...[...ops.keys()].sort().map((op) => redRow(op, ops.get(op)))];
       } else {
-        const all = await Promise.all(services.map((sv) => fetchRED(sv, false).then((m) => [sv, m.get(sv) || {}])));
-        out = all.map(([sv, r]) => redRow(sv, r, colorOf(sv), `/monitor?service=${encodeURIComponent(sv)}&lookback=${range.value}`));
+        const all = await fetchRED("", false);
+        out = [...all.keys()].sort().map((sv) => [sv, all.get(sv)]).map(([sv, r]) => redRow(sv, r, colorOf(sv), `/monitor?service=${encodeURIComponent(sv)}&lookback=${range.value}`));
       }
     } catch (err) {
       if (!stale(token)) body.replaceChildren(h("div", { class: "error-box", text: `Could not load metrics: ${err.message}` }));
       return;
     }
     if (stale(token)) return;
+    if (!out.length) out = [h("div", { class: "panel empty", text: "No server or consumer spans in this time range." })];
     body.replaceChildren(...out);
     for (const row of body.querySelectorAll(".red-row")) {
       const st = row.querySelector(".svc-stripe");
@@ -1250,7 +1271,7 @@
       for (const e of exemplars.slice(0, 50)) {
         const cx = L + (x1 === x0 ? (W - L - R) / 2 : ((toMicros(e.timestamp) - x0) / (x1 - x0)) * (W - L - R));
         const cy = H - B - (e.value / yMax) * (H - T - B);
-        const a = s("a", { href: `/trace/${e.traceID}${e.spanID ? `?span=${e.spanID}` : ""}`, class: "exemplar" },
+        const a = s("a", { href: traceHref(e.traceID, e.spanID), class: "exemplar" },
           s("rect", { x: cx - 3.5, y: cy - 3.5, width: 7, height: 7, transform: `rotate(45 ${cx} ${cy})` }));
         a.append(s("title", { text: `exemplar ${+Number(e.value).toPrecision(4)}${inst.unit || ""}: trace ${e.traceID}` }));
         nsvg.append(a);
@@ -1275,7 +1296,7 @@
       inst.description ? h("div", { class: "muted met-desc", text: inst.description }) : null,
       chart, buckets,
       exemplars.length ? h("div", { class: "exemplars" }, h("span", { class: "faint", text: "Exemplars: " }),
-        exemplars.slice(-5).reverse().map((e) => h("a", { class: "exemplar-link", href: `/trace/${e.traceID}${e.spanID ? `?span=${e.spanID}` : ""}`, dataset: { traceId: e.traceID } },
+        exemplars.slice(-5).reverse().map((e) => h("a", { class: "exemplar-link", href: traceHref(e.traceID, e.spanID), dataset: { traceId: e.traceID } },
           icon("to", 12), `${+Number(e.value).toPrecision(3)}${inst.unit || ""} · ${e.traceID.slice(0, 7)}`))) : null);
   }
 
