@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// redMetrics serves Jaeger's monitor API, GET /api/metrics/calls, errors
-// and latencies with service (repeatable), groupByOperation, quantile,
+// redMetrics serves Jaeger's monitor API, GET /api/metrics/minstep, and
+// /api/metrics/calls, errors and latencies with service (repeatable), groupByOperation, quantile,
 // endTs, lookback, step and ratePer (milliseconds, or Go durations) and
 // spanKind (repeatable). Like jaeger-query it answers the MetricFamily
 // itself, not in the data envelope.
@@ -19,8 +19,13 @@ func (a *api) redMetrics(w http.ResponseWriter, r *http.Request) {
 	metric := r.PathValue("metric")
 	switch metric {
 	case REDCalls, REDErrors, REDLatencies:
+	case "minstep":
+		// The smallest step in milliseconds, in the data envelope, as
+		// jaeger-query answers it; Jaeger UI asks before drawing.
+		a.write(w, http.StatusOK, response{Data: REDBucket.Milliseconds()})
+		return
 	default:
-		a.fail(w, http.StatusNotFound, fmt.Errorf("no metric %q: want calls, errors or latencies", metric))
+		a.fail(w, http.StatusNotFound, fmt.Errorf("no metric %q: want calls, errors, latencies or minstep", metric))
 		return
 	}
 	q := r.URL.Query()

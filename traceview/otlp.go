@@ -329,6 +329,18 @@ func (l otlpLogsGRPC) Export(_ context.Context, req *collogspb.ExportLogsService
 
 // Export stores the data points of one metrics export.
 func (m otlpMetricsGRPC) Export(_ context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
+	n := 0
+	for _, rm := range req.GetResourceMetrics() {
+		for _, sm := range rm.GetScopeMetrics() {
+			for _, mt := range sm.GetMetrics() {
+				n += len(mt.GetSum().GetDataPoints()) + len(mt.GetGauge().GetDataPoints()) + len(mt.GetHistogram().GetDataPoints()) +
+					len(mt.GetExponentialHistogram().GetDataPoints()) + len(mt.GetSummary().GetDataPoints())
+			}
+		}
+	}
+	if limit := m.g.lim.budget().maxItems; n > limit {
+		return nil, grpcError(fmt.Errorf("%w: %d data points in one request, at most %d", errTooLarge, n, limit))
+	}
 	m.g.metrics.Ingest(req.GetResourceMetrics())
 	return &colmetricspb.ExportMetricsServiceResponse{}, nil
 }

@@ -268,6 +268,9 @@ func TestSDKSignals(t *testing.T) {
 			if bySvc.Name != "service_call_rate" || len(bySvc.Metrics) != 0 {
 				t.Errorf("client spans: %+v", bySvc)
 			}
+			if step, _ := getAPI[int64](t, t.Context(), base, "/api/metrics/minstep"); step != 5000 {
+				t.Errorf("minstep = %d ms, want 5000", step)
+			}
 			if _, code := getJSON[response](t, base, "/api/metrics/latencies?quantile=2"); code != 400 {
 				t.Errorf("quantile 2: status %d", code)
 			}

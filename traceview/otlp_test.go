@@ -202,8 +202,10 @@ func TestRegisterGRPC(t *testing.T) {
 	}
 	srv := grpc.NewServer()
 	v.RegisterGRPC(srv)
-	if _, ok := srv.GetServiceInfo()["opentelemetry.proto.collector.trace.v1.TraceService"]; !ok {
-		t.Error("TraceService not registered")
+	for _, svc := range []string{"trace.v1.TraceService", "logs.v1.LogsService", "metrics.v1.MetricsService"} {
+		if _, ok := srv.GetServiceInfo()["opentelemetry.proto.collector."+svc]; !ok {
+			t.Errorf("%s not registered", svc)
+		}
 	}
 	srv.Stop()
 }
