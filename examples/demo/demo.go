@@ -185,8 +185,11 @@ func (d *demo) env() []string {
 	return []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + d.infra.otlpHTTPAddr,
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_METRICS_EXPORTER=none", // metrics are scraped from /metrics
+		// Traces, log records and metrics all go to the viewer's console
+		// (the endpoint turns each signal on); /metrics is served as well.
 		"OTEL_BSP_SCHEDULE_DELAY=200",
+		"OTEL_BLRP_SCHEDULE_DELAY=200",
+		"OTEL_METRIC_EXPORT_INTERVAL=5000",
 		"PATRON_LOG_FORMAT=json",
 		"PATRON_SHUTDOWN_TIMEOUT=15s",
 		"HTTP_CACHE_URL=http://127.0.0.1:" + strconv.Itoa(p["http-cache-svc"]),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +70,7 @@ func testDemoChain(t *testing.T, embeddedAMQP bool) {
 		checkTraceInBrowser(t, d.infra.uiAddr, traceID, len(tr.Spans))
 	}
 	runPrintedCommand(t, d, traceID)
+	checkConsole(t, d.infra.uiAddr, traceID)
 
 	// Each service counted what it did, on its own /metrics.
 	wantMetric := map[string]string{
@@ -246,5 +248,60 @@ func dumpLogs(t *testing.T, dir string) {
 			b = b[len(b)-4000:]
 		}
 		t.Logf("--- %s (tail)\n%s", e.Name(), b)
+	}
+}
+
+// checkConsole asserts that the viewer holds the services' log records of
+// the trace, linked to its spans, and every service's metrics: the demo
+// exports all three signals to it.
+func checkConsole(t *testing.T, uiAddr, traceID string) {
+	t.Helper()
+	getJSON := func(path string, v any) {
+		t.Helper()
+		resp, err := http.Get("http://" + uiAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var logs struct {
+			Data []struct{ Service, TraceID, SpanID string }
+		}
+		getJSON("/api/traces/"+traceID+"/logs", &logs)
+		var instruments struct{ Data []struct{ Service string } }
+		getJSON("/api/instruments?points=1", &instruments)
+		logged, measured := map[string]bool{}, map[string]bool{}
+		for _, r := range logs.Data {
+			if r.TraceID == traceID && r.SpanID != "" {
+				logged[r.Service] = true
+			}
+		}
+		for _, in := range instruments.Data {
+			measured[in.Service] = true
+		}
+		missing := []string{}
+		for _, svc := range []string{"http-svc", "http-cache-svc", "http-sec-svc", "kafka-svc", "amqp-svc", "sqs-svc", "grpc-svc"} {
+			if !measured[svc] {
+				missing = append(missing, svc+" metrics")
+			}
+		}
+		if !logged["http-svc"] {
+			missing = append(missing, "http-svc log records of the trace")
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the viewer lacks %v after a minute", missing)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -14,7 +14,10 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/patron-go/patron"
@@ -170,20 +173,32 @@ func run(ctx context.Context, cfg config, ready func(endpoints)) (err error) {
 	return g.Wait()
 }
 
-// newService builds a Patron service that exports its spans to the viewer.
-// Several services share this process, so none of them installs the
-// OpenTelemetry globals: each has its own tracer provider, named after it,
-// which its components and clients are given explicitly.
+// newService builds a Patron service that exports its spans, log records
+// and metrics to the viewer, so that its console shows all three. Several
+// services share this process, so none of them installs the OpenTelemetry
+// globals or reads OTEL_EXPORTER_OTLP_ENDPOINT: each has its own providers,
+// named after it, which its components and clients are given explicitly.
+// The metric reader honours OTEL_METRIC_EXPORT_INTERVAL (60s by default).
 func (t *talk) newService(ctx context.Context, name string, opts ...patron.Option) (*patron.Service, error) {
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(t.otlp), otlptracehttp.WithInsecure())
+	spans, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(t.otlp), otlptracehttp.WithInsecure())
 	if err != nil {
-		return nil, fmt.Errorf("%s: OTLP exporter: %w", name, err)
+		return nil, fmt.Errorf("%s: OTLP span exporter: %w", name, err)
+	}
+	logs, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(t.otlp), otlploghttp.WithInsecure())
+	if err != nil {
+		return nil, fmt.Errorf("%s: OTLP log exporter: %w", name, err)
+	}
+	metrics, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(t.otlp), otlpmetrichttp.WithInsecure())
+	if err != nil {
+		return nil, fmt.Errorf("%s: OTLP metric exporter: %w", name, err)
 	}
 	svc, err := patron.New(name, version, append([]patron.Option{
 		patron.WithHTTPAddr("127.0.0.1:0"),
 		patron.WithLogger(t.logger(name)),
-		patron.WithSpanExporter(exp),
-		patron.WithObservability(telemetry.WithoutGlobals()),
+		patron.WithSpanExporter(spans),
+		patron.WithObservability(telemetry.WithoutGlobals(),
+			telemetry.WithLogExporter(logs),
+			telemetry.WithMetricReader(sdkmetric.NewPeriodicReader(metrics))),
 		patron.WithShutdownTimeout(10 * time.Second),
 	}, opts...)...)
 	if err != nil {

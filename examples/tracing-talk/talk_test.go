@@ -40,6 +40,9 @@ func testTalk(t *testing.T, redisAddr string) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	// Spans reach the viewer a tenth of a second after they end, not five.
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+	// Log records and metrics too, for the console.
+	t.Setenv("OTEL_BLRP_SCHEDULE_DELAY", "100")
+	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "500")
 
 	prefix := "tracing-talk-test-" + uuid.NewString() + ":"
 	room := "room-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
@@ -117,6 +120,7 @@ func testTalk(t *testing.T, redisAddr string) {
 	}
 
 	checkTrace(t, hc, eps.Viewer, traceID)
+	checkConsole(t, hc, eps.Viewer, traceID)
 
 	// Each service counted its work on its own /metrics (storage publishes
 	// with its own franz-go client, which counts nothing: see storage.go).
@@ -153,7 +157,7 @@ func startTalk(t *testing.T, redisAddr, prefix string) (endpoints, func()) {
 		chatAddr: "127.0.0.1:0", imagesAddr: "127.0.0.1:0",
 		viewerAddr: "127.0.0.1:0", otlpHTTPAddr: "127.0.0.1:0", otlpGRPCAddr: "127.0.0.1:0",
 		redisAddr: redisAddr, keyPrefix: prefix,
-		logs: t.Output(), logLevel: slog.LevelWarn,
+		logs: t.Output(), logLevel: slog.LevelInfo, // info: the access logs reach the viewer
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan endpoints, 1)
@@ -527,5 +531,43 @@ func deleteRoom(t *testing.T, addr, prefix, room string) {
 	order, bodies := store{prefix: prefix}.keys(room)
 	if err := rdb.Del(context.Background(), order, bodies).Err(); err != nil {
 		t.Errorf("deleting the test's keys: %v", err)
+	}
+}
+
+// checkConsole asserts that the services' log records and metrics reach the
+// viewer next to their spans: the trace's logs include chat-api's access log
+// of the POST, linked to a span, and every service's instruments are listed.
+func checkConsole(t *testing.T, hc *http.Client, viewer, traceID string) {
+	t.Helper()
+	type record struct {
+		Service, TraceID, SpanID, Body string
+	}
+	waitFor(t, "chat-api's log records of the trace in the viewer", func() bool {
+		var logs struct{ Data []record }
+		if err := json.Unmarshal([]byte(get(t, hc, viewer+"/api/traces/"+traceID+"/logs")), &logs); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range logs.Data {
+			if r.Service == "chat-api" && r.TraceID == traceID && r.SpanID != "" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, svc := range []string{"chat-api", "storage", "giphy", "giphy-images"} {
+		waitFor(t, svc+"'s metrics in the viewer", func() bool {
+			var instruments struct {
+				Data []struct{ Service, Name string }
+			}
+			if err := json.Unmarshal([]byte(get(t, hc, viewer+"/api/instruments?points=1&service="+svc)), &instruments); err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range instruments.Data {
+				if in.Service == svc && (strings.HasPrefix(in.Name, "messaging.") || strings.HasPrefix(in.Name, "http.server.")) {
+					return true
+				}
+			}
+			return false
+		})
 	}
 }
