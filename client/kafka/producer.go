@@ -436,7 +436,14 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 // once. It runs in the promise, which franz-go calls serially, so p.attrs
 // is not shared.
 func (p *Producer) setSpanAttrs(span trace.Span, r *kgo.Record, acked bool) {
-	attrs := append(p.attrs[:0], semconv.MessagingMessageBodySize(len(r.Value)))
+	p.attrs = setRecordAttrs(span, p.attrs, r, acked)
+}
+
+// setRecordAttrs sets a record's span attributes in one call, building them
+// in buf (whose emptied storage it returns for the next record: promises
+// and the unbuffered hook run serially).
+func setRecordAttrs(span trace.Span, buf []attribute.KeyValue, r *kgo.Record, acked bool) []attribute.KeyValue {
+	attrs := append(buf[:0], semconv.MessagingMessageBodySize(len(r.Value)))
 	if len(r.Key) > 0 && utf8.Valid(r.Key) {
 		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(r.Key)))
 	}
@@ -446,7 +453,7 @@ func (p *Producer) setSpanAttrs(span trace.Span, r *kgo.Record, acked bool) {
 	}
 	span.SetAttributes(attrs...)
 	clear(attrs) // the key string must not outlive the span
-	p.attrs = attrs[:0]
+	return attrs[:0]
 }
 
 // telemetry returns the cached span starter and metric recorder of topic.

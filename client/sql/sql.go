@@ -323,6 +323,23 @@ func (in *instrumentation) statementOf(query string) *described {
 	return d
 }
 
+// otelsqlOptions configures otelsql, which does the instrumentation: every
+// span and measurement is otelsql's, shaped through its own options (span
+// names, attributes, filters, error attributes). Patron wraps it only where
+// otelsql has no option for what the semantic conventions or Patron's
+// security defaults ask, and says why at each wrapper:
+//
+//   - scopedTracerProvider / scopedMeterProvider: Patron's instrumentation
+//     scope and schema instead of otelsql's;
+//   - redactingTracer: MySQL quotes values into its error messages, which
+//     otelsql records on the span as they are;
+//   - operationMeter: otelsql sets db.operation.name on the duration metric
+//     to its method ("sql.conn.query") and error.type to its own naming,
+//     after the getters' attributes, so neither can be set through an
+//     option; the histogram swaps in the statement's operation and
+//     observability.ErrorType.
+//
+// So otelsql is used as it is, with these three thin adapters.
 func (in *instrumentation) otelsqlOptions(cfg *config, t target) []otelsql.Option {
 	spanOpts := otelsql.SpanOptions{
 		DisableErrSkip:       true,
