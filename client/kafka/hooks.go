@@ -3,12 +3,10 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -44,22 +42,13 @@ func NewHooks(opts ...Option) (kgo.Opt, error) {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	return kgo.WithHooks(&hooks{
-		tracer:  observability.Tracer(cfg.tp, scope),
-		prop:    observability.Propagator(cfg.prop),
-		metrics: pm,
-		topics:  make(map[string]*topicTelemetry),
+		topics: newTopicCache(observability.Tracer(cfg.tp, scope), observability.Propagator(cfg.prop), pm),
 	}), nil
 }
 
 type hooks struct {
-	tracer  trace.Tracer
-	prop    propagation.TextMapPropagator
-	metrics *observability.ProducerMetrics
-
-	mu     sync.RWMutex
-	topics map[string]*topicTelemetry
-
-	attrs []attribute.KeyValue // the unbuffered hook's, which franz-go calls serially
+	topics *topicCache
+	attrs  []attribute.KeyValue // the unbuffered hook's, which franz-go calls serially
 }
 
 var (
@@ -83,7 +72,7 @@ func (h *hooks) OnProduceRecordBuffered(r *kgo.Record) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	hr := &hookRecord{tel: h.telemetry(r.Topic)}
+	hr := &hookRecord{tel: h.topics.get(r.Topic)}
 	hr.Context, hr.span = hr.tel.spans.Start(ctx, HeaderCarrier{Headers: &r.Headers})
 	if hr.tel.metrics.Timed(ctx) {
 		hr.start = observability.SpanStartTime(hr.span)
@@ -110,24 +99,4 @@ func (h *hooks) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 	}
 	hr.tel.metrics.Record(hr, 1, elapsed, observability.ErrorType(err))
 	hr.span.End()
-}
-
-func (h *hooks) telemetry(topic string) *topicTelemetry {
-	h.mu.RLock()
-	t := h.topics[topic]
-	h.mu.RUnlock()
-	if t != nil {
-		return t
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if t = h.topics[topic]; t == nil {
-		t = &topicTelemetry{
-			topic:   topic,
-			spans:   observability.NewProducerSpans(h.tracer, h.prop, semconv.MessagingSystemKafka, topic),
-			metrics: h.metrics.Destination(topic),
-		}
-		h.topics[topic] = t
-	}
-	return t
 }

@@ -80,11 +80,7 @@ type Callback func(msg *Message, err error)
 // Producer sends messages to Kafka. It is safe for concurrent use.
 type Producer struct {
 	client *kgo.Client
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
 	logger *slog.Logger
-
-	metrics *observability.ProducerMetrics
 
 	// mu guards closed. Senders hold it only to check closed and join
 	// active, never while they wait, so that Close is never held up by a
@@ -97,9 +93,7 @@ type Producer struct {
 
 	callbacks *callbackQueue
 
-	topicsMu sync.RWMutex
-	topics   map[string]*topicTelemetry
-	last     atomic.Pointer[topicTelemetry] // most producers send to one topic: no lock then
+	topics *topicCache
 
 	// attrs is the promise's buffer of span attributes: franz-go calls
 	// promises serially, and a fresh variadic slice per call would escape
@@ -151,13 +145,10 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		client:    client,
 		closing:   make(chan struct{}),
 		room:      rm,
-		tracer:    observability.Tracer(cfg.tp, scope),
-		prop:      observability.Propagator(cfg.prop),
 		logger:    cfg.logger,
-		metrics:   pm,
 		callbacks: newCallbackQueue(rm.idle),
 
-		topics: make(map[string]*topicTelemetry),
+		topics: newTopicCache(observability.Tracer(cfg.tp, scope), observability.Propagator(cfg.prop), pm),
 		attrs:  make([]attribute.KeyValue, 0, 4),
 	}, nil
 }
@@ -457,28 +448,46 @@ func setRecordAttrs(span trace.Span, buf []attribute.KeyValue, r *kgo.Record, ac
 }
 
 // telemetry returns the cached span starter and metric recorder of topic.
-func (p *Producer) telemetry(topic string) *topicTelemetry {
-	if t := p.last.Load(); t != nil && t.topic == topic {
+func (p *Producer) telemetry(topic string) *topicTelemetry { return p.topics.get(topic) }
+
+// topicCache holds the topicTelemetry of each topic, for the Producer and
+// the hooks.
+type topicCache struct {
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *observability.ProducerMetrics
+
+	mu     sync.RWMutex
+	topics map[string]*topicTelemetry
+	last   atomic.Pointer[topicTelemetry] // most producers send to one topic: no lock then
+}
+
+func newTopicCache(tracer trace.Tracer, prop propagation.TextMapPropagator, metrics *observability.ProducerMetrics) *topicCache {
+	return &topicCache{tracer: tracer, prop: prop, metrics: metrics, topics: make(map[string]*topicTelemetry)}
+}
+
+func (c *topicCache) get(topic string) *topicTelemetry {
+	if t := c.last.Load(); t != nil && t.topic == topic {
 		return t
 	}
-	p.topicsMu.RLock()
-	t := p.topics[topic]
-	p.topicsMu.RUnlock()
+	c.mu.RLock()
+	t := c.topics[topic]
+	c.mu.RUnlock()
 	if t != nil {
-		p.last.Store(t)
+		c.last.Store(t)
 		return t
 	}
-	p.topicsMu.Lock()
-	defer p.topicsMu.Unlock()
-	if t = p.topics[topic]; t == nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t = c.topics[topic]; t == nil {
 		t = &topicTelemetry{
 			topic:   topic,
-			spans:   observability.NewProducerSpans(p.tracer, p.prop, semconv.MessagingSystemKafka, topic),
-			metrics: p.metrics.Destination(topic),
+			spans:   observability.NewProducerSpans(c.tracer, c.prop, semconv.MessagingSystemKafka, topic),
+			metrics: c.metrics.Destination(topic),
 		}
-		p.topics[topic] = t
+		c.topics[topic] = t
 	}
-	p.last.Store(t)
+	c.last.Store(t)
 	return t
 }
 
