@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,8 +31,7 @@ import (
 // span's context in Record.Context. WithLogger and WithClientOptions do not
 // apply.
 //
-// The Producer keeps its own instrumentation instead of these hooks: see
-// the comment on inflight for the measurement.
+// The Producer is instrumented by these same hooks.
 func NewHooks(opts ...Option) (kgo.Opt, error) {
 	cfg := config{}
 	if err := option.Apply("kafka", &cfg, opts); err != nil {
@@ -56,47 +56,96 @@ var (
 	_ kgo.HookProduceRecordUnbuffered = (*hooks)(nil)
 )
 
-// hookRecord is a hooked record's context: the span's, with the span and
-// its start, so that the unbuffered hook finds them without a lookup.
+// spanState is what the hooks keep per record between buffering and the
+// outcome: the span, its topic's telemetry, its start (zero when the
+// duration is not measured) and whether it is sampled.
+type spanState struct {
+	span    trace.Span
+	tel     *topicTelemetry
+	start   time.Time
+	sampled bool
+}
+
+// hookRecord is the context of a record of a plain kgo.Client: the span's
+// context, with the span's state, so that the unbuffered hook finds them
+// without a lookup. The Producer's records keep theirs in their inflight,
+// which is already their context: no second allocation.
 type hookRecord struct {
 	context.Context
-	span  trace.Span
-	tel   *topicTelemetry
-	start time.Time
+	spanState
 }
 
 // OnProduceRecordBuffered starts the record's span and writes its context
 // into the headers.
 func (h *hooks) OnProduceRecordBuffered(r *kgo.Record) {
+	if f, ok := r.Context.(*inflight); ok {
+		f.Context = h.start(f.Context, r, &f.spanState)
+		return
+	}
 	ctx := r.Context
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	hr := &hookRecord{tel: h.topics.get(r.Topic)}
-	hr.Context, hr.span = hr.tel.spans.Start(ctx, HeaderCarrier{Headers: &r.Headers})
-	if hr.tel.metrics.Timed(ctx) {
-		hr.start = observability.SpanStartTime(hr.span)
-	}
+	hr := &hookRecord{}
+	hr.Context = h.start(ctx, r, &hr.spanState)
 	r.Context = hr
 }
 
+// start starts r's span under ctx and returns the span's context. The
+// carrier points into r, which is on the heap anyway.
+func (h *hooks) start(ctx context.Context, r *kgo.Record, st *spanState) context.Context {
+	st.tel = h.topics.get(r.Topic)
+	ctx, st.span = st.tel.spans.Start(ctx, HeaderCarrier{Headers: &r.Headers})
+	st.sampled = st.span.SpanContext().IsSampled()
+	if st.tel.metrics.Timed(ctx) {
+		st.start = observability.SpanStartTime(st.span)
+	}
+	return ctx
+}
+
 // OnProduceRecordUnbuffered ends the span with the outcome and records the
-// metrics.
+// metrics; franz-go calls it serially, just before the record's promise.
 func (h *hooks) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
-	hr, ok := r.Context.(*hookRecord)
-	if !ok {
+	var st *spanState
+	switch c := r.Context.(type) {
+	case *inflight:
+		st = &c.spanState
+	case *hookRecord:
+		st = &c.spanState
+	default:
 		return
 	}
-	var elapsed time.Duration
-	if !hr.start.IsZero() {
-		elapsed = time.Since(hr.start)
+	if st.span == nil {
+		return // failed before the buffered hook ran
 	}
-	if hr.span.IsRecording() {
-		h.attrs = setRecordAttrs(hr.span, h.attrs, r, err == nil)
+	err = closedError(err)
+	var elapsed time.Duration
+	if !st.start.IsZero() {
+		elapsed = time.Since(st.start)
+	}
+	if st.span.IsRecording() {
+		h.attrs = setRecordAttrs(st.span, h.attrs, r, err == nil)
 		if err != nil {
-			observability.RecordError(hr.span, err)
+			observability.RecordError(st.span, err)
 		}
 	}
-	hr.tel.metrics.Record(hr, 1, elapsed, observability.ErrorType(err))
-	hr.span.End()
+	// Metrics read the span from their context for exemplars, which the
+	// SDK keeps for sampled spans only: an unsampled record spares the
+	// promise goroutine that lookup into memory the producing goroutine
+	// wrote on another core.
+	mctx := r.Context
+	if !st.sampled {
+		mctx = context.Background()
+	}
+	st.tel.metrics.Record(mctx, 1, elapsed, observability.ErrorType(err))
+	st.span.End()
+}
+
+// closedError names a record failed by the client's closing with ErrClosed
+// (error.type client_closed), keeping kgo.ErrClientClosed in the chain.
+func closedError(err error) error {
+	if errors.Is(err, kgo.ErrClientClosed) && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: the record was still buffered: %w", ErrClosed, err)
+	}
+	return err
 }

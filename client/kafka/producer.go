@@ -1,7 +1,9 @@
 // Package kafka is a traced Kafka producer built on franz-go: every message
 // gets a PRODUCER span "publish <topic>" whose context (with every configured
 // propagator) and the correlation ID travel in the record headers, so that
-// the consumer's span continues the producer's trace.
+// the consumer's span continues the producer's trace. The instrumentation is
+// franz-go hooks (NewHooks), which also serve services that produce with a
+// kgo.Client of their own.
 package kafka
 
 import (
@@ -92,13 +94,6 @@ type Producer struct {
 	room    *room
 
 	callbacks *callbackQueue
-
-	topics *topicCache
-
-	// attrs is the promise's buffer of span attributes: franz-go calls
-	// promises serially, and a fresh variadic slice per call would escape
-	// to the heap.
-	attrs []attribute.KeyValue
 }
 
 // topicTelemetry is what a message to one topic needs for its span and
@@ -132,9 +127,11 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	topics := newTopicCache(observability.Tracer(cfg.tp, scope), observability.Propagator(cfg.prop), pm)
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.WithHooks(&hooks{topics: topics}),
 	}, cfg.clientOpts...)
 	client, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -147,14 +144,12 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		room:      rm,
 		logger:    cfg.logger,
 		callbacks: newCallbackQueue(rm.idle),
-
-		topics: newTopicCache(observability.Tracer(cfg.tp, scope), observability.Propagator(cfg.prop), pm),
-		attrs:  make([]attribute.KeyValue, 0, 4),
 	}, nil
 }
 
 // Client returns the underlying franz-go client, for admin requests; records
-// produced through it directly are not traced.
+// produced through it directly are traced by the same hooks (see NewHooks),
+// but get no callback.
 func (p *Producer) Client() *kgo.Client { return p.client }
 
 // Send produces msgs and waits until the broker acknowledged each of them or
@@ -291,10 +286,12 @@ func validate(m *Message) error {
 }
 
 // inflight is one message on its way: the record franz-go holds, its
-// headers' storage, the span and what to do on acknowledgement, in one
-// allocation. It is also the record's context (the span's context, which
-// franz-go keeps in Record.Context), so that one promise function serves
-// every message instead of a closure per message.
+// headers' storage, the span state of the hooks (which instrument the
+// Producer's client like any other: see NewHooks) and what to do on
+// acknowledgement, in one allocation. It is also the record's context
+// (the span's context once the buffered hook ran, which franz-go keeps in
+// Record.Context), so that one promise function serves every message
+// instead of a closure per message, and the hooks need no second context.
 //
 // A SendAsync message must not be cancelled with the caller's context, so
 // its inflight is never done, like context.WithoutCancel. It does not wrap
@@ -303,18 +300,15 @@ func validate(m *Message) error {
 // message); inflight's lookups reach the caller's context without one.
 type inflight struct {
 	context.Context
-	rec   kgo.Record
-	hdrs  [4]kgo.RecordHeader
-	msg   *Message
-	span  trace.Span
-	tel   *topicTelemetry
-	start time.Time
+	rec       kgo.Record
+	hdrs      [4]kgo.RecordHeader
+	msg       *Message
+	spanState // the hooks', set when franz-go buffers the record
 
-	async   bool      // detached from the caller's cancellation
-	sampled bool      // the span is sampled
-	cb      Callback  // SendAsync's callback, may be nil
-	send    *sendWait // Send's
-	errp    *error    // Send's slot for the outcome
+	async bool      // detached from the caller's cancellation
+	cb    Callback  // SendAsync's callback, may be nil
+	send  *sendWait // Send's
+	errp  *error    // Send's slot for the outcome
 }
 
 // Done, Err and Deadline make an asynchronous message's context never done
@@ -343,57 +337,25 @@ func (f *inflight) Deadline() (time.Time, bool) {
 // produce starts the PRODUCER span and writes the trace context into a
 // copy of the message's headers; the caller hands f.rec to franz-go.
 func (p *Producer) produce(ctx context.Context, m *Message, async bool) *inflight {
-	f := &inflight{msg: m, async: async, tel: p.telemetry(m.Topic)}
-	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: f.hdrs[:0]}
+	f := &inflight{Context: ctx, msg: m, async: async}
+	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: f.hdrs[:0], Context: f}
 	if len(m.Headers)+3 > len(f.hdrs) {
 		f.rec.Headers = make([]kgo.RecordHeader, 0, len(m.Headers)+3)
 	}
 	f.rec.Headers = append(f.rec.Headers, m.Headers...)
-	// The carrier points into f, which is on the heap anyway: a local
-	// slice would escape through the carrier.
-	f.Context, f.span = f.tel.spans.Start(ctx, HeaderCarrier{Headers: &f.rec.Headers})
-	f.sampled = f.span.SpanContext().IsSampled()
-	if f.tel.metrics.Timed(ctx) {
-		f.start = observability.SpanStartTime(f.span)
-		// franz-go reads the clock for a record without a timestamp;
-		// this one is as good and spares that read.
-		f.rec.Timestamp = f.start
-	}
 	return f
 }
 
-// promise records the outcome of a message; it runs on franz-go's promise
-// goroutine and must not block.
+// promise hands the outcome of a message to Send or its callback (the hooks
+// have ended its span and recorded its metrics); it runs on franz-go's
+// promise goroutine and must not block.
 func (p *Producer) promise(r *kgo.Record, err error) {
 	f, ok := r.Context.(*inflight)
 	if !ok {
 		return // not ours: every record produced through p carries one
 	}
-	m, span := f.msg, f.span
-	if errors.Is(err, kgo.ErrClientClosed) {
-		err = fmt.Errorf("%w: the record was still buffered: %w", ErrClosed, err)
-	}
-	var elapsed time.Duration
-	if !f.start.IsZero() {
-		elapsed = time.Since(f.start)
-	}
-	et := observability.ErrorType(err)
-	if span.IsRecording() {
-		p.setSpanAttrs(span, r, err == nil)
-		if err != nil {
-			observability.RecordError(span, err)
-		}
-	}
-	// Metrics read the span from their context for exemplars, which the
-	// SDK keeps for sampled spans only: an unsampled message spares the
-	// promise goroutine that lookup into memory the sending goroutine
-	// wrote on another core.
-	var mctx context.Context = f
-	if !f.sampled {
-		mctx = context.Background()
-	}
-	f.tel.metrics.Record(mctx, 1, elapsed, et)
-	span.End()
+	m := f.msg
+	err = closedError(err)
 	switch {
 	case !f.async:
 		w := f.send
@@ -422,14 +384,6 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 	}
 }
 
-// setSpanAttrs adds the per-message attributes to a recording span in one
-// call, all at acknowledgement: the SDK then grows the span's attributes
-// once. It runs in the promise, which franz-go calls serially, so p.attrs
-// is not shared.
-func (p *Producer) setSpanAttrs(span trace.Span, r *kgo.Record, acked bool) {
-	p.attrs = setRecordAttrs(span, p.attrs, r, acked)
-}
-
 // setRecordAttrs sets a record's span attributes in one call, building them
 // in buf (whose emptied storage it returns for the next record: promises
 // and the unbuffered hook run serially).
@@ -446,9 +400,6 @@ func setRecordAttrs(span trace.Span, buf []attribute.KeyValue, r *kgo.Record, ac
 	clear(attrs) // the key string must not outlive the span
 	return attrs[:0]
 }
-
-// telemetry returns the cached span starter and metric recorder of topic.
-func (p *Producer) telemetry(topic string) *topicTelemetry { return p.topics.get(topic) }
 
 // topicCache holds the topicTelemetry of each topic, for the Producer and
 // the hooks.
