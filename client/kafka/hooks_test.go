@@ -49,3 +49,21 @@ func TestHooks(t *testing.T) {
 		t.Fatal("nil option accepted")
 	}
 }
+
+// Records produced through Producer.Client directly are traced by the same
+// hooks.
+func TestProducerClientIsTraced(t *testing.T) {
+	cluster := kafkatest.New(t)
+	kit := observabilitytest.New(t)
+	topic := cluster.Topic(t, 1)
+	p := newProducer(t, cluster, kit)
+	if err := p.Client().ProduceSync(t.Context(), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if s := kit.Span(t, "publish "+topic); s.SpanKind() != trace.SpanKindProducer {
+		t.Fatalf("span kind %s", s.SpanKind())
+	}
+	if h := headerMap(readAll(t, cluster, topic, 1)[0]); h["traceparent"] == "" {
+		t.Fatalf("headers %v: no trace context", h)
+	}
+}
