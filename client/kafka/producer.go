@@ -194,7 +194,7 @@ func (p *Producer) Send(ctx context.Context, msgs ...*Message) error {
 		// now on: the caller owns them again when Send returns.
 		w.abandoned = true
 		for i := range errs {
-			if errs[i] == errPending {
+			if errors.Is(errs[i], errPending) {
 				errs[i] = fmt.Errorf("kafka: no acknowledgement before the context ended: %w", ctx.Err())
 			}
 		}
