@@ -111,6 +111,10 @@ func TestTooManyAttributes(t *testing.T) {
 		if len(m.MessageAttributes) != min(n+2, 10) || packed != (n == 9) {
 			t.Fatalf("%d attributes: received %d (packed %t)", n, len(m.MessageAttributes), packed)
 		}
+		// The carrier reads either form.
+		if c := sqs.AttributeCarrier(m.MessageAttributes); n < 10 && (c.Get("traceparent") == "" || c.Get(correlation.HeaderKey) != "corr-1") {
+			t.Fatalf("%d attributes: carrier reads traceparent %q, correlation %q", n, c.Get("traceparent"), c.Get(correlation.HeaderKey))
+		}
 		if _, err := client.DeleteMessage(t.Context(), &awssqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
 			t.Fatal(err)
 		}
