@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,25 +82,7 @@ func freePort(t *testing.T) string {
 
 // Issue 16: a stopped Redis makes /ready 503 and names the check.
 func TestReadyCheckFollowsARealRedis(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		testenv.Unavailable(t, "redis-server is not on PATH")
-	}
-	addr := freePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	redis := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
-	if err := redis.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = redis.Process.Kill()
-			_ = redis.Wait()
-		}
-	}
-	defer stop()
+	addr, stop := testenv.StartRedis(t)
 	ping := redisPing(addr)
 	testenv.WaitFor(t, waitTimeout, "redis-server to answer PING", func() bool { return ping(t.Context()) == nil })
 	// The check a service gives: client/redis's, on its own client.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -198,10 +199,8 @@ func NewBreaker(name string, opts ...BreakerOption) (*Breaker, error) {
 		return nil, errors.New("reliability: breaker name is empty")
 	}
 	cfg := breakerConfig{failures: 5, openTimeout: 30 * time.Second, halfOpen: 1}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("reliability", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()

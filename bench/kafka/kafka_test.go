@@ -286,7 +286,26 @@ func BenchmarkProduce(b *testing.B) {
 		b.Run("kotel-"+v.name, func(b *testing.B) { benchKotelProduce(b, v.sampler) })
 		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelProduce(b, v.sampler) })
 		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronProduce(b, v.sampler) })
+		b.Run("patron-hooks-"+v.name, func(b *testing.B) { benchHooksProduce(b, v.sampler) })
 	}
+}
+
+// benchHooksProduce is the bare loop on a kgo.Client with Patron's franz-go
+// hooks (client/kafka.NewHooks): the same telemetry as patron-*, with
+// franz-go's promise instead of the Producer's callbacks.
+func benchHooksProduce(b *testing.B, sampler sdktrace.Sampler) {
+	b.ReportAllocs()
+	topic := newTopic(b)
+	tp, mp, prop := telemetry(b, sampler)
+	hooks, err := kafkaclient.NewHooks(kafkaclient.WithTracerProvider(tp), kafkaclient.WithMeterProvider(mp), kafkaclient.WithPropagator(prop))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	produceAll(b, topic, func(cl *kgo.Client, rec *kgo.Record, done func(error)) {
+		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done(err) })
+	}, hooks)
 }
 
 // benchBareOTelProduce is bare producing plus hand-rolled OpenTelemetry per

@@ -18,6 +18,7 @@ import (
 
 	"github.com/patron-go/patron/cache"
 	"github.com/patron-go/patron/cache/internal/cacheobs"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -120,10 +121,8 @@ var _ cache.Cache = (*Cache)(nil)
 // New returns an empty cache.
 func New(opts ...Option) (*Cache, error) {
 	cfg := config{size: DefaultSize, name: "lru"}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("lru", &cfg, opts); err != nil {
+		return nil, err
 	}
 	c := &Cache{maxBytes: cfg.maxBytes, now: time.Now}
 	var err error

@@ -22,6 +22,7 @@ import (
 
 	"github.com/patron-go/patron/cache"
 	"github.com/patron-go/patron/cache/internal/cacheobs"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -112,10 +113,8 @@ func New(client goredis.UniversalClient, prefix string, opts ...Option) (*Cache,
 		return nil, errors.New("redis cache: key prefix is empty; Purge would delete every key")
 	}
 	cfg := config{name: "redis", scanCount: DefaultScanCount}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("redis cache", &cfg, opts); err != nil {
+		return nil, err
 	}
 	c := &Cache{client: client, prefix: prefix, pattern: escapeGlob(prefix) + "*", count: cfg.scanCount}
 	var opAttrs [4][]attribute.KeyValue

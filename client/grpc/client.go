@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/patron-go/patron/correlation"
+	"github.com/patron-go/patron/internal/option"
 )
 
 // NewClient returns a connection to target (any grpc.NewClient target, e.g.
@@ -29,13 +30,8 @@ import (
 // does not connect until the first call; the caller closes the connection.
 func NewClient(target string, opts ...Option) (*grpc.ClientConn, error) {
 	cfg := config{retry: DefaultRetryPolicy()}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("grpc client: option is nil")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("grpc client: %w", err)
-		}
+	if err := option.Apply("grpc client", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if target == "" {
 		return nil, errors.New("grpc client: target is empty")

@@ -68,19 +68,19 @@ func DefaultRetryPolicy() RetryPolicy {
 func (p RetryPolicy) validate() error {
 	switch {
 	case p.MaxAttempts < 2 || p.MaxAttempts > 5:
-		return fmt.Errorf("retry MaxAttempts %d out of range 2..5 (use WithoutRetries for none)", p.MaxAttempts)
+		return fmt.Errorf("grpc client: retry MaxAttempts %d out of range 2..5 (use WithoutRetries for none)", p.MaxAttempts)
 	case p.InitialBackoff <= 0 || p.MaxBackoff <= 0:
-		return errors.New("retry backoffs must be positive")
+		return errors.New("grpc client: retry backoffs must be positive")
 	case p.MaxBackoff < p.InitialBackoff:
-		return errors.New("retry MaxBackoff is below InitialBackoff")
+		return errors.New("grpc client: retry MaxBackoff is below InitialBackoff")
 	case p.BackoffMultiplier < 1:
-		return errors.New("retry BackoffMultiplier must be at least 1")
+		return errors.New("grpc client: retry BackoffMultiplier must be at least 1")
 	case len(p.RetryableCodes) == 0:
-		return errors.New("retry policy has no RetryableCodes")
+		return errors.New("grpc client: retry policy has no RetryableCodes")
 	}
 	for _, c := range p.RetryableCodes {
 		if c == codes.OK || c > codes.Unauthenticated {
-			return fmt.Errorf("retry code %d is not a retryable status", c)
+			return fmt.Errorf("grpc client: retry code %d is not a retryable status", c)
 		}
 	}
 	return nil
@@ -91,7 +91,7 @@ func (p RetryPolicy) validate() error {
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) error {
 		if tp == nil {
-			return errors.New("tracer provider is nil")
+			return errors.New("grpc client: tracer provider is nil")
 		}
 		c.tp = tp
 		return nil
@@ -103,7 +103,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
 		if mp == nil {
-			return errors.New("meter provider is nil")
+			return errors.New("grpc client: meter provider is nil")
 		}
 		c.mp = mp
 		return nil
@@ -115,7 +115,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *config) error {
 		if p == nil {
-			return errors.New("propagator is nil")
+			return errors.New("grpc client: propagator is nil")
 		}
 		c.prop = p
 		return nil
@@ -127,7 +127,7 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("logger is nil")
+			return errors.New("grpc client: logger is nil")
 		}
 		c.logger = l
 		return nil
@@ -139,7 +139,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) error {
 		if cfg == nil {
-			return errors.New("TLS config is nil")
+			return errors.New("grpc client: TLS config is nil")
 		}
 		cfg = cfg.Clone()
 		if cfg.MinVersion < tls.VersionTLS12 {
@@ -153,7 +153,7 @@ func WithTLS(cfg *tls.Config) Option {
 func WithCredentials(creds credentials.TransportCredentials) Option {
 	return func(c *config) error {
 		if creds == nil {
-			return errors.New("transport credentials are nil")
+			return errors.New("grpc client: transport credentials are nil")
 		}
 		return setCredentials(c, creds)
 	}
@@ -167,7 +167,7 @@ func WithInsecure() Option {
 
 func setCredentials(c *config, creds credentials.TransportCredentials) error {
 	if c.creds != nil {
-		return errors.New("transport security set twice (WithTLS, WithCredentials and WithInsecure are exclusive)")
+		return errors.New("grpc client: transport security set twice (WithTLS, WithCredentials and WithInsecure are exclusive)")
 	}
 	c.creds = creds
 	return nil
@@ -199,7 +199,7 @@ func WithoutRetries() Option {
 func WithServiceConfig(json string) Option {
 	return func(c *config) error {
 		if json == "" {
-			return errors.New("service config is empty")
+			return errors.New("grpc client: service config is empty")
 		}
 		c.serviceConfig = json
 		return nil
@@ -212,7 +212,7 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) error {
 		for _, o := range opts {
 			if o == nil {
-				return errors.New("dial option is nil")
+				return errors.New("grpc client: dial option is nil")
 			}
 		}
 		c.dialOpts = append(c.dialOpts, opts...)
@@ -226,7 +226,7 @@ func WithUnaryInterceptors(is ...grpc.UnaryClientInterceptor) Option {
 	return func(c *config) error {
 		for _, i := range is {
 			if i == nil {
-				return errors.New("unary interceptor is nil")
+				return errors.New("grpc client: unary interceptor is nil")
 			}
 		}
 		c.unary = append(c.unary, is...)
@@ -240,7 +240,7 @@ func WithStreamInterceptors(is ...grpc.StreamClientInterceptor) Option {
 	return func(c *config) error {
 		for _, i := range is {
 			if i == nil {
-				return errors.New("stream interceptor is nil")
+				return errors.New("grpc client: stream interceptor is nil")
 			}
 		}
 		c.stream = append(c.stream, is...)

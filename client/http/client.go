@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/reliability"
 )
 
@@ -224,10 +225,8 @@ func WithLogger(l *slog.Logger) Option {
 
 func buildConfig(opts []Option) (config, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return config{}, err
-		}
+	if err := option.Apply("client/http", &cfg, opts); err != nil {
+		return config{}, err
 	}
 	if cfg.base == nil {
 		if dt, ok := nethttp.DefaultTransport.(*nethttp.Transport); ok {

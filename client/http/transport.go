@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	nethttp "net/http"
 	"strconv"
 	"sync/atomic"
@@ -284,7 +283,7 @@ func (t *transport) attempt(ctx context.Context, req *nethttp.Request, body io.R
 		if done != nil {
 			done(err)
 		}
-		et := errorType(err)
+		et := observability.ErrorType(err)
 		t.duration.Record(ctx, elapsed, metric.WithAttributes(append(metricAttrs, semconv.ErrorTypeKey.String(et))...))
 		if span.IsRecording() {
 			span.RecordError(err)
@@ -382,20 +381,6 @@ func protoVersion(resp *nethttp.Response) string {
 	default:
 		return strconv.Itoa(resp.ProtoMajor) + "." + strconv.Itoa(resp.ProtoMinor)
 	}
-}
-
-// errorType names a transport failure with low cardinality.
-func errorType(err error) string {
-	var netErr net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
-	}
-	return semconv.ErrorType(err).Value.AsString()
 }
 
 func closeBody(req *nethttp.Request) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/encoding"
 	"github.com/patron-go/patron/patrontest/kafkatest"
@@ -47,4 +49,36 @@ func ExampleProducer() {
 	// Output:
 	// acknowledged at offset 0
 	// async sent: true
+}
+
+// NewHooks instruments a franz-go client of your own the way the Producer
+// is instrumented: a PRODUCER span per record, parented on the record's
+// Context, whose context and correlation ID travel in the headers.
+func ExampleNewHooks() {
+	cluster, err := kafkatest.Start(kafkatest.WithTopics("orders"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+
+	hooks, err := kafka.NewHooks()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), hooks)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	rec := &kgo.Record{Topic: "orders", Value: []byte(`{"id":"o-3"}`), Context: ctx}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("produced at offset", rec.Offset)
+	// Output: produced at offset 0
 }

@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/patron-go/patron/client/kafka"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/patrontest/kafkatest"
 )
@@ -19,20 +19,6 @@ import (
 // hangGuard is how long a call may take before the test calls it a hang;
 // it is a guard against a blocked test binary, not a timing assertion.
 const hangGuard = 20 * time.Second
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // returns runs f and fails the test if it has not returned within hangGuard.
 func returns[T any](t *testing.T, what string, f func() T) T {
@@ -95,7 +81,7 @@ func assertClosedErrors(t *testing.T, cbs *callbacks, n int) {
 // buffered records through their callbacks.
 func TestFullBufferUnreachableBroker(t *testing.T) {
 	kit := observabilitytest.New(t)
-	p, err := kafka.NewProducer([]string{closedPort(t)},
+	p, err := kafka.NewProducer([]string{testenv.FreeAddr(t)},
 		kafka.WithTracerProvider(kit.TracerProvider), kafka.WithMeterProvider(kit.MeterProvider),
 		kafka.WithClientOptions(kgo.MaxBufferedRecords(2)))
 	if err != nil {

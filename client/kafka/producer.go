@@ -1,7 +1,9 @@
 // Package kafka is a traced Kafka producer built on franz-go: every message
 // gets a PRODUCER span "publish <topic>" whose context (with every configured
 // propagator) and the correlation ID travel in the record headers, so that
-// the consumer's span continues the producer's trace.
+// the consumer's span continues the producer's trace. The instrumentation is
+// franz-go hooks (NewHooks), which also serve services that produce with a
+// kgo.Client of their own.
 package kafka
 
 import (
@@ -23,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/encoding"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -79,11 +82,7 @@ type Callback func(msg *Message, err error)
 // Producer sends messages to Kafka. It is safe for concurrent use.
 type Producer struct {
 	client *kgo.Client
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator
 	logger *slog.Logger
-
-	metrics *observability.ProducerMetrics
 
 	// mu guards closed. Senders hold it only to check closed and join
 	// active, never while they wait, so that Close is never held up by a
@@ -95,15 +94,6 @@ type Producer struct {
 	room    *room
 
 	callbacks *callbackQueue
-
-	topicsMu sync.RWMutex
-	topics   map[string]*topicTelemetry
-	last     atomic.Pointer[topicTelemetry] // most producers send to one topic: no lock then
-
-	// attrs is the promise's buffer of span attributes: franz-go calls
-	// promises serially, and a fresh variadic slice per call would escape
-	// to the heap.
-	attrs []attribute.KeyValue
 }
 
 // topicTelemetry is what a message to one topic needs for its span and
@@ -127,10 +117,8 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		}
 	}
 	cfg := config{}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("kafka", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
@@ -139,9 +127,11 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	topics := newTopicCache(observability.Tracer(cfg.tp, scope), observability.Propagator(cfg.prop), pm)
 	kopts := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.WithHooks(&hooks{topics: topics}),
 	}, cfg.clientOpts...)
 	client, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -152,19 +142,14 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 		client:    client,
 		closing:   make(chan struct{}),
 		room:      rm,
-		tracer:    observability.Tracer(cfg.tp, scope),
-		prop:      observability.Propagator(cfg.prop),
 		logger:    cfg.logger,
-		metrics:   pm,
 		callbacks: newCallbackQueue(rm.idle),
-
-		topics: make(map[string]*topicTelemetry),
-		attrs:  make([]attribute.KeyValue, 0, 4),
 	}, nil
 }
 
 // Client returns the underlying franz-go client, for admin requests; records
-// produced through it directly are not traced.
+// produced through it directly are traced by the same hooks (see NewHooks),
+// but get no callback.
 func (p *Producer) Client() *kgo.Client { return p.client }
 
 // Send produces msgs and waits until the broker acknowledged each of them or
@@ -209,7 +194,7 @@ func (p *Producer) Send(ctx context.Context, msgs ...*Message) error {
 		// now on: the caller owns them again when Send returns.
 		w.abandoned = true
 		for i := range errs {
-			if errs[i] == errPending {
+			if errors.Is(errs[i], errPending) {
 				errs[i] = fmt.Errorf("kafka: no acknowledgement before the context ended: %w", ctx.Err())
 			}
 		}
@@ -301,10 +286,12 @@ func validate(m *Message) error {
 }
 
 // inflight is one message on its way: the record franz-go holds, its
-// headers' storage, the span and what to do on acknowledgement, in one
-// allocation. It is also the record's context (the span's context, which
-// franz-go keeps in Record.Context), so that one promise function serves
-// every message instead of a closure per message.
+// headers' storage, the span state of the hooks (which instrument the
+// Producer's client like any other: see NewHooks) and what to do on
+// acknowledgement, in one allocation. It is also the record's context
+// (the span's context once the buffered hook ran, which franz-go keeps in
+// Record.Context), so that one promise function serves every message
+// instead of a closure per message, and the hooks need no second context.
 //
 // A SendAsync message must not be cancelled with the caller's context, so
 // its inflight is never done, like context.WithoutCancel. It does not wrap
@@ -313,18 +300,15 @@ func validate(m *Message) error {
 // message); inflight's lookups reach the caller's context without one.
 type inflight struct {
 	context.Context
-	rec   kgo.Record
-	hdrs  [4]kgo.RecordHeader
-	msg   *Message
-	span  trace.Span
-	tel   *topicTelemetry
-	start time.Time
+	rec       kgo.Record
+	hdrs      [4]kgo.RecordHeader
+	msg       *Message
+	spanState // the hooks', set when franz-go buffers the record
 
-	async   bool      // detached from the caller's cancellation
-	sampled bool      // the span is sampled
-	cb      Callback  // SendAsync's callback, may be nil
-	send    *sendWait // Send's
-	errp    *error    // Send's slot for the outcome
+	async bool      // detached from the caller's cancellation
+	cb    Callback  // SendAsync's callback, may be nil
+	send  *sendWait // Send's
+	errp  *error    // Send's slot for the outcome
 }
 
 // Done, Err and Deadline make an asynchronous message's context never done
@@ -353,57 +337,25 @@ func (f *inflight) Deadline() (time.Time, bool) {
 // produce starts the PRODUCER span and writes the trace context into a
 // copy of the message's headers; the caller hands f.rec to franz-go.
 func (p *Producer) produce(ctx context.Context, m *Message, async bool) *inflight {
-	f := &inflight{msg: m, async: async, tel: p.telemetry(m.Topic)}
-	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: f.hdrs[:0]}
+	f := &inflight{Context: ctx, msg: m, async: async}
+	f.rec = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: f.hdrs[:0], Context: f}
 	if len(m.Headers)+3 > len(f.hdrs) {
 		f.rec.Headers = make([]kgo.RecordHeader, 0, len(m.Headers)+3)
 	}
 	f.rec.Headers = append(f.rec.Headers, m.Headers...)
-	// The carrier points into f, which is on the heap anyway: a local
-	// slice would escape through the carrier.
-	f.Context, f.span = f.tel.spans.Start(ctx, HeaderCarrier{Headers: &f.rec.Headers})
-	f.sampled = f.span.SpanContext().IsSampled()
-	if f.tel.metrics.Timed(ctx) {
-		f.start = observability.SpanStartTime(f.span)
-		// franz-go reads the clock for a record without a timestamp;
-		// this one is as good and spares that read.
-		f.rec.Timestamp = f.start
-	}
 	return f
 }
 
-// promise records the outcome of a message; it runs on franz-go's promise
-// goroutine and must not block.
+// promise hands the outcome of a message to Send or its callback (the hooks
+// have ended its span and recorded its metrics); it runs on franz-go's
+// promise goroutine and must not block.
 func (p *Producer) promise(r *kgo.Record, err error) {
 	f, ok := r.Context.(*inflight)
 	if !ok {
 		return // not ours: every record produced through p carries one
 	}
-	m, span := f.msg, f.span
-	if errors.Is(err, kgo.ErrClientClosed) {
-		err = fmt.Errorf("%w: the record was still buffered: %w", ErrClosed, err)
-	}
-	var elapsed time.Duration
-	if !f.start.IsZero() {
-		elapsed = time.Since(f.start)
-	}
-	et := observability.ErrorType(err)
-	if span.IsRecording() {
-		p.setSpanAttrs(span, r, err == nil)
-		if err != nil {
-			observability.RecordError(span, err)
-		}
-	}
-	// Metrics read the span from their context for exemplars, which the
-	// SDK keeps for sampled spans only: an unsampled message spares the
-	// promise goroutine that lookup into memory the sending goroutine
-	// wrote on another core.
-	var mctx context.Context = f
-	if !f.sampled {
-		mctx = context.Background()
-	}
-	f.tel.metrics.Record(mctx, 1, elapsed, et)
-	span.End()
+	m := f.msg
+	err = closedError(err)
 	switch {
 	case !f.async:
 		w := f.send
@@ -432,12 +384,11 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 	}
 }
 
-// setSpanAttrs adds the per-message attributes to a recording span in one
-// call, all at acknowledgement: the SDK then grows the span's attributes
-// once. It runs in the promise, which franz-go calls serially, so p.attrs
-// is not shared.
-func (p *Producer) setSpanAttrs(span trace.Span, r *kgo.Record, acked bool) {
-	attrs := append(p.attrs[:0], semconv.MessagingMessageBodySize(len(r.Value)))
+// setRecordAttrs sets a record's span attributes in one call, building them
+// in buf (whose emptied storage it returns for the next record: promises
+// and the unbuffered hook run serially).
+func setRecordAttrs(span trace.Span, buf []attribute.KeyValue, r *kgo.Record, acked bool) []attribute.KeyValue {
+	attrs := append(buf[:0], semconv.MessagingMessageBodySize(len(r.Value)))
 	if len(r.Key) > 0 && utf8.Valid(r.Key) {
 		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(r.Key)))
 	}
@@ -447,32 +398,47 @@ func (p *Producer) setSpanAttrs(span trace.Span, r *kgo.Record, acked bool) {
 	}
 	span.SetAttributes(attrs...)
 	clear(attrs) // the key string must not outlive the span
-	p.attrs = attrs[:0]
+	return attrs[:0]
 }
 
-// telemetry returns the cached span starter and metric recorder of topic.
-func (p *Producer) telemetry(topic string) *topicTelemetry {
-	if t := p.last.Load(); t != nil && t.topic == topic {
+// topicCache holds the topicTelemetry of each topic, for the Producer and
+// the hooks.
+type topicCache struct {
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *observability.ProducerMetrics
+
+	mu     sync.RWMutex
+	topics map[string]*topicTelemetry
+	last   atomic.Pointer[topicTelemetry] // most producers send to one topic: no lock then
+}
+
+func newTopicCache(tracer trace.Tracer, prop propagation.TextMapPropagator, metrics *observability.ProducerMetrics) *topicCache {
+	return &topicCache{tracer: tracer, prop: prop, metrics: metrics, topics: make(map[string]*topicTelemetry)}
+}
+
+func (c *topicCache) get(topic string) *topicTelemetry {
+	if t := c.last.Load(); t != nil && t.topic == topic {
 		return t
 	}
-	p.topicsMu.RLock()
-	t := p.topics[topic]
-	p.topicsMu.RUnlock()
+	c.mu.RLock()
+	t := c.topics[topic]
+	c.mu.RUnlock()
 	if t != nil {
-		p.last.Store(t)
+		c.last.Store(t)
 		return t
 	}
-	p.topicsMu.Lock()
-	defer p.topicsMu.Unlock()
-	if t = p.topics[topic]; t == nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t = c.topics[topic]; t == nil {
 		t = &topicTelemetry{
 			topic:   topic,
-			spans:   observability.NewProducerSpans(p.tracer, p.prop, semconv.MessagingSystemKafka, topic),
-			metrics: p.metrics.Destination(topic),
+			spans:   observability.NewProducerSpans(c.tracer, c.prop, semconv.MessagingSystemKafka, topic),
+			metrics: c.metrics.Destination(topic),
 		}
-		p.topics[topic] = t
+		c.topics[topic] = t
 	}
-	p.last.Store(t)
+	c.last.Store(t)
 	return t
 }
 

@@ -1,8 +1,6 @@
 package redis
 
 import (
-	"net"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -10,41 +8,10 @@ import (
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
-// startRedis runs a redis-server of its own on a free loopback port, so
-// that the test may stop it; it returns the address and a stop function.
-func startRedis(t *testing.T) (string, func()) {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		testenv.Unavailable(t, "redis-server is not on PATH")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	return addr, stop
-}
-
 // TestReadyCheck: the check passes while the server answers and fails once
 // it is gone; its PINGs start no spans.
 func TestReadyCheck(t *testing.T) {
-	addr, stop := startRedis(t)
+	addr, stop := testenv.StartRedis(t)
 	kit := observabilitytest.New(t)
 	rdb, err := New(WithAddr(addr), WithTracerProvider(kit.TracerProvider), WithMeterProvider(kit.MeterProvider))
 	if err != nil {

@@ -38,6 +38,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -158,13 +159,8 @@ func (c *config) clientOptions() *redis.Options {
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("redis: nil option")
-		}
-		if err := o(c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("redis", c, opts); err != nil {
+		return nil, err
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
@@ -439,21 +435,16 @@ func contains(list []string, s string) bool {
 }
 
 // errorType names the class of a Redis failure: the error prefix the server
-// sends (WRONGTYPE, ERR, ...) or the Go type of a transport error.
+// sends (WRONGTYPE, ERR, ...), else observability.ErrorType (timeout,
+// canceled, the Go type of a transport error).
 func errorType(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "context.DeadlineExceeded"
-	case errors.Is(err, context.Canceled):
-		return "context.Canceled"
-	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		if prefix, _, ok := strings.Cut(rerr.Error(), " "); ok && prefix == strings.ToUpper(prefix) {
+		if prefix, _, ok := strings.Cut(rerr.Error(), " "); ok && prefix != "" && prefix == strings.ToUpper(prefix) {
 			return prefix
 		}
 	}
-	return fmt.Sprintf("%T", err)
+	return observability.ErrorType(err)
 }
 
 // scopedTracerProvider gives redisotel Patron's tracer (scope and schema).

@@ -262,3 +262,28 @@ func TestOptionValidation(t *testing.T) {
 		t.Error("WithAddr with NewUniversal: want an error")
 	}
 }
+
+// TestTimeoutErrorType: a command cut short by its context's deadline is
+// error.type "timeout" on its span and duration metric, as on every Patron
+// transport (observability.ErrorType).
+func TestTimeoutErrorType(t *testing.T) {
+	testenv.RequireTCP(t, "redis", testenv.RedisAddr)
+	kit := observabilitytest.New(t)
+	rdb, err := New(WithOptions(&redis.Options{Addr: testenv.RedisAddr, ContextTimeoutEnabled: true}),
+		WithTracerProvider(kit.TracerProvider), WithMeterProvider(kit.MeterProvider))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := rdb.BLPop(ctx, 10*time.Second, uniqueKey("never")).Err(); err == nil {
+		t.Fatal("BLPOP of an empty list returned within 100ms")
+	}
+	if n := kit.Sum(t, "db.client.operation.duration", semconv.DBOperationName("BLPOP"), semconv.ErrorTypeKey.String("timeout")); n != 1 {
+		t.Errorf("timed-out BLPOPs measured with error.type timeout = %v, want 1", n)
+	}
+}

@@ -20,10 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
-	"github.com/aws/smithy-go"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/patron-go/patron/internal/awsattr"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -47,7 +47,7 @@ const PackedAttribute = awsattr.PackedKey
 
 // ErrTooManyAttributes is returned when a message has more attributes of its
 // own than MaxAttributes, which SQS would refuse; tracing never causes it.
-var ErrTooManyAttributes = errors.New("sns: too many message attributes")
+var ErrTooManyAttributes = observability.NewError("too_many_attributes", "sns: too many message attributes")
 
 // API is the part of *sns.Client that the Publisher uses.
 type API interface {
@@ -79,10 +79,8 @@ func New(client API, opts ...Option) (*Publisher, error) {
 		return nil, errors.New("sns: client is nil")
 	}
 	var c config
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("sns", &c, opts); err != nil {
+		return nil, err
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
@@ -137,27 +135,13 @@ func (p *Publisher) Publish(ctx context.Context, topicARN string, msg Message) (
 	var et string
 	if err != nil {
 		observability.RecordError(span, err)
-		et = errorType(err)
+		et = observability.ErrorType(err)
 	} else {
 		span.SetAttributes(semconv.MessagingMessageID(id))
 	}
 	p.metrics.Sent(ctx, dest, 1, et)
 	p.metrics.Duration(ctx, dest, time.Since(start), et)
 	return id, err
-}
-
-func errorType(err error) string {
-	var ae smithy.APIError
-	switch {
-	case errors.Is(err, ErrTooManyAttributes):
-		return "too_many_attributes"
-	case errors.As(err, &ae) && ae.ErrorCode() != "":
-		return ae.ErrorCode()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	default:
-		return "_OTHER"
-	}
 }
 
 func optional(s string) *string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	stdsql "database/sql"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -79,16 +78,7 @@ func firstWorking(t *testing.T, driverName string, dsns []string) string {
 }
 
 // closedPort returns a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
+func closedPort(t *testing.T) string { return testenv.FreeAddr(t) }
 
 // parent starts the span every test hangs its database calls under.
 func parent(t *testing.T, kit *observabilitytest.Kit) (context.Context, func()) {

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/patron-go/patron/internal/option"
 )
 
 // Option configures Open, OpenDB and NewPgxTracer.
@@ -35,13 +37,8 @@ type config struct {
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("sql: nil option")
-		}
-		if err := o(c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("sql", c, opts); err != nil {
+		return nil, err
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()

@@ -137,7 +137,7 @@ func (t *PgxTracer) end(ctx context.Context, err error) {
 	}
 	attrs := call.attrs
 	if err != nil {
-		errAttrs := append(statusCodeAttributes(err), semconv.ErrorTypeKey.String(errorType(err)))
+		errAttrs := append(statusCodeAttributes(err), semconv.ErrorTypeKey.String(observability.ErrorType(err)))
 		attrs = append(attrs[:len(attrs):len(attrs)], errAttrs...)
 		if call.span.IsRecording() {
 			call.span.RecordError(err)

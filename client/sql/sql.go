@@ -323,6 +323,23 @@ func (in *instrumentation) statementOf(query string) *described {
 	return d
 }
 
+// otelsqlOptions configures otelsql, which does the instrumentation: every
+// span and measurement is otelsql's, shaped through its own options (span
+// names, attributes, filters, error attributes). Patron wraps it only where
+// otelsql has no option for what the semantic conventions or Patron's
+// security defaults ask, and says why at each wrapper:
+//
+//   - scopedTracerProvider / scopedMeterProvider: Patron's instrumentation
+//     scope and schema instead of otelsql's;
+//   - redactingTracer: MySQL quotes values into its error messages, which
+//     otelsql records on the span as they are;
+//   - operationMeter: otelsql sets db.operation.name on the duration metric
+//     to its method ("sql.conn.query") and error.type to its own naming,
+//     after the getters' attributes, so neither can be set through an
+//     option; the histogram swaps in the statement's operation and
+//     observability.ErrorType.
+//
+// So otelsql is used as it is, with these three thin adapters.
 func (in *instrumentation) otelsqlOptions(cfg *config, t target) []otelsql.Option {
 	spanOpts := otelsql.SpanOptions{
 		DisableErrSkip:       true,
@@ -345,7 +362,7 @@ func (in *instrumentation) otelsqlOptions(cfg *config, t target) []otelsql.Optio
 		otelsql.WithAttributesGetter(in.spanAttributes),
 		otelsql.WithInstrumentAttributesGetter(in.metricAttributes),
 		otelsql.WithSpanErrorAttributesGetter(errorAttributes),
-		otelsql.WithInstrumentErrorAttributesGetter(statusCodeAttributes),
+		otelsql.WithInstrumentErrorAttributesGetter(instrumentErrorAttributes),
 		otelsql.WithDisableSkipErrMeasurement(true),
 	}
 	if cfg.commenter {
@@ -450,10 +467,22 @@ func (in *instrumentation) metricAttributes(_ context.Context, method otelsql.Me
 	return attrs
 }
 
-// errorAttributes adds error.type (as on the duration metric) and the
-// database's status code to a failed span.
+// errorAttributes adds error.type (observability.ErrorType, as on the
+// duration metric) and the database's status code to a failed span.
 func errorAttributes(err error) []attribute.KeyValue {
-	return append(statusCodeAttributes(err), semconv.ErrorTypeKey.String(errorType(err)))
+	return append(statusCodeAttributes(err), semconv.ErrorTypeKey.String(observability.ErrorType(err)))
+}
+
+// errorTypeKey carries observability.ErrorType to the duration histogram,
+// where it replaces otelsql's own error.type (the error's package path and
+// type name, "context.DeadlineExceeded"), which otelsql appends after the
+// getter's attributes: a span and its metric then name a failure alike,
+// as every Patron transport does.
+const errorTypeKey = attribute.Key("patron.internal.error.type")
+
+// instrumentErrorAttributes are a failed operation's metric attributes.
+func instrumentErrorAttributes(err error) []attribute.KeyValue {
+	return append(statusCodeAttributes(err), errorTypeKey.String(observability.ErrorType(err)))
 }
 
 // statusCodeAttributes reads db.response.status_code: the SQLSTATE for
@@ -468,20 +497,6 @@ func statusCodeAttributes(err error) []attribute.KeyValue {
 		return []attribute.KeyValue{semconv.DBResponseStatusCode(strconv.Itoa(int(myErr.Number)))}
 	}
 	return nil
-}
-
-// errorType names err's class the way otelsql names it on the duration
-// metric, so that spans and metrics can be joined on error.type.
-func errorType(err error) string {
-	switch {
-	case errors.Is(err, driver.ErrBadConn):
-		return "database/sql/driver.ErrBadConn"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "context.DeadlineExceeded"
-	case errors.Is(err, context.Canceled):
-		return "context.Canceled"
-	}
-	return fmt.Sprintf("%T", err)
 }
 
 // scopedTracerProvider gives otelsql Patron's tracer, so that its spans
@@ -554,7 +569,8 @@ func (m operationMeter) Float64Histogram(name string, opts ...metric.Float64Hist
 
 // operationHistogram replaces otelsql's db.operation.name (its method, such
 // as sql.conn.query) with the operation that metricAttributes put under
-// operationKey (such as SELECT).
+// operationKey (such as SELECT), and its error.type with the one under
+// errorTypeKey.
 type operationHistogram struct{ metric.Float64Histogram }
 
 var attrPool = sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 12); return &s }}
@@ -571,12 +587,18 @@ func (h operationHistogram) Record(ctx context.Context, v float64, opts ...metri
 		// bookkeeping, not an operation the application asked for.
 		return
 	}
+	et, hasET := set.Value(errorTypeKey)
 	p := attrPool.Get().(*[]attribute.KeyValue)
 	kvs := (*p)[:0]
 	for it := set.Iter(); it.Next(); {
 		kv := it.Attribute()
 		switch kv.Key {
-		case operationKey:
+		case operationKey, errorTypeKey:
+		case semconv.ErrorTypeKey:
+			if hasET {
+				kv = semconv.ErrorTypeKey.String(et.AsString())
+			}
+			kvs = append(kvs, kv)
 		case semconv.DBOperationNameKey:
 			if s := op.AsString(); s != "" {
 				kvs = append(kvs, semconv.DBOperationName(s))

@@ -192,6 +192,34 @@ func TestPostgresErrorAndSanitising(t *testing.T) {
 	if n := kit.Sum(t, "db.client.operation.duration", semconv.DBResponseStatusCode("42P01")); n != 1 {
 		t.Errorf("failed operations with status 42P01 = %v, want 1", n)
 	}
+	if n := kit.Sum(t, "db.client.operation.duration", semconv.DBResponseStatusCode("23505"), semconv.ErrorTypeKey.String("*pgconn.PgError")); n != 1 {
+		t.Errorf("duplicate-key failures measured with the span's error.type = %v, want 1", n)
+	}
+}
+
+// TestTimeoutErrorType: a query cut short by its context's deadline is
+// error.type "timeout" on its span and its duration metric alike, as on
+// every Patron transport (observability.ErrorType), not otelsql's
+// "context.DeadlineExceeded".
+func TestTimeoutErrorType(t *testing.T) {
+	dsn := postgresDSN(t)
+	kit := observabilitytest.New(t)
+	db := openTraced(t, kit, "pgx", dsn)
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "SELECT pg_sleep(10)"); err == nil {
+		t.Fatal("pg_sleep(10) returned within 100ms")
+	}
+	spans := kit.WaitForSpanCount(t, 5*time.Second, "SELECT", 1)
+	if got := attrString(t, observabilitytest.Named(spans, "SELECT")[0], semconv.ErrorTypeKey); got != "timeout" {
+		t.Errorf("span error.type = %q, want timeout", got)
+	}
+	if n := kit.Sum(t, "db.client.operation.duration", semconv.DBOperationName("SELECT"), semconv.ErrorTypeKey.String("timeout")); n != 1 {
+		t.Errorf("timed-out operations measured with error.type timeout = %v, want 1", n)
+	}
 }
 
 func TestRawQueryText(t *testing.T) {

@@ -1,12 +1,11 @@
 package sqs
 
 import (
-	"errors"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/patron-go/patron/internal/awsattr"
+	"github.com/patron-go/patron/observability"
 )
 
 // MaxAttributes is the number of message attributes SQS accepts on one
@@ -26,7 +25,7 @@ const PackedAttribute = awsattr.PackedKey
 
 // ErrTooManyAttributes is returned when a message has more attributes of its
 // own than MaxAttributes, which SQS would refuse; tracing never causes it.
-var ErrTooManyAttributes = errors.New("sqs: too many message attributes")
+var ErrTooManyAttributes = observability.NewError("too_many_attributes", "sqs: too many message attributes")
 
 func stringAttribute(v string) types.MessageAttributeValue {
 	return types.MessageAttributeValue{DataType: aws.String(awsattr.DataTypeString), StringValue: aws.String(v)}

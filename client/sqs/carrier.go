@@ -17,21 +17,23 @@ import (
 // Set writes String attributes; Get and ForeachKey read String and Number
 // attributes and skip binary ones. The propagation attributes count against
 // MaxAttributes: leave room for them (the Publisher packs them into
-// PackedAttribute when there is too little; this carrier does not). The consumer component reads them into
+// PackedAttribute when there is too little; this carrier writes one
+// attribute per field, and reads both forms). The consumer component reads them into
 // Message.Attributes, which opentracing.TextMapCarrier adapts for Extract.
 type AttributeCarrier map[string]types.MessageAttributeValue
 
-// Get returns the text of attribute key, or "" when it is absent or binary.
+// Get returns the text of attribute key, or "" when it is absent or binary;
+// a field packed into PackedAttribute counts too.
 func (c AttributeCarrier) Get(key string) string { return awsattr.Get(c, key, attributeText) }
 
 // Set stores value as the String attribute key.
 func (c AttributeCarrier) Set(key, value string) { c[key] = stringAttribute(value) }
 
-// Keys lists the attribute names.
-func (c AttributeCarrier) Keys() []string { return awsattr.Keys(c) }
+// Keys lists the attribute names and the packed fields.
+func (c AttributeCarrier) Keys() []string { return awsattr.Keys(c, attributeText) }
 
-// ForeachKey calls handler with each String and Number attribute and stops
-// at its first error, which it returns.
+// ForeachKey calls handler with each String and Number attribute and each
+// packed field, and stops at its first error, which it returns.
 func (c AttributeCarrier) ForeachKey(handler func(key, val string) error) error {
 	return awsattr.ForeachKey(c, attributeText, handler)
 }

@@ -20,11 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/internal/awsattr"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
 
@@ -71,6 +71,10 @@ type EntryError struct {
 	SenderFault bool
 }
 
+// ErrorCode is SQS's code, which observability.ErrorType reports as the
+// error.type.
+func (e *EntryError) ErrorCode() string { return e.Code }
+
 // Error describes the rejection.
 func (e *EntryError) Error() string {
 	return fmt.Sprintf("sqs: entry rejected: %s: %s (sender fault %t)", e.Code, e.Message, e.SenderFault)
@@ -89,10 +93,8 @@ func New(client API, opts ...Option) (*Publisher, error) {
 		return nil, errors.New("sqs: client is nil")
 	}
 	var c config
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("sqs", &c, opts); err != nil {
+		return nil, err
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
@@ -251,32 +253,14 @@ func (p *Publisher) finish(ctx context.Context, span trace.Span, dest, id string
 	p.metrics.Sent(ctx, dest, 1, "")
 }
 
-// errType is ErrorType, or "" for a nil err (success).
-func errType(err error) string {
-	if err == nil {
-		return ""
-	}
-	return ErrorType(err)
-}
+// errType is observability.ErrorType: "" for a nil err (success).
+func errType(err error) string { return observability.ErrorType(err) }
 
-// ErrorType names err for the error.type attribute: the AWS error code when
-// there is one, "too_many_attributes", "timeout" or "_OTHER".
-func ErrorType(err error) string {
-	var ae smithy.APIError
-	var ee *EntryError
-	switch {
-	case errors.Is(err, ErrTooManyAttributes):
-		return "too_many_attributes"
-	case errors.As(err, &ee) && ee.Code != "":
-		return ee.Code
-	case errors.As(err, &ae) && ae.ErrorCode() != "":
-		return ae.ErrorCode()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	default:
-		return "_OTHER"
-	}
-}
+// ErrorType names err for the error.type attribute, as every Patron
+// transport does (observability.ErrorType): "too_many_attributes", the AWS
+// error code (of the API or of a rejected batch entry), "timeout",
+// "canceled", or the error's type.
+func ErrorType(err error) string { return observability.ErrorType(err) }
 
 func optional(s string) *string {
 	if s == "" {

@@ -3,7 +3,6 @@ package sqs_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/client/sqs"
 	"github.com/patron-go/patron/correlation"
@@ -21,20 +19,7 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := sqstest.CloseShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "closing the emulator:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sqstest.Main(m) }
 
 func setup(t *testing.T) (*awssqs.Client, *sqs.Publisher, *observabilitytest.Kit) {
 	t.Helper()
@@ -125,6 +110,10 @@ func TestTooManyAttributes(t *testing.T) {
 		_, packed := m.MessageAttributes[sqs.PackedAttribute]
 		if len(m.MessageAttributes) != min(n+2, 10) || packed != (n == 9) {
 			t.Fatalf("%d attributes: received %d (packed %t)", n, len(m.MessageAttributes), packed)
+		}
+		// The carrier reads either form.
+		if c := sqs.AttributeCarrier(m.MessageAttributes); n < 10 && (c.Get("traceparent") == "" || c.Get(correlation.HeaderKey) != "corr-1") {
+			t.Fatalf("%d attributes: carrier reads traceparent %q, correlation %q", n, c.Get("traceparent"), c.Get(correlation.HeaderKey))
 		}
 		if _, err := client.DeleteMessage(t.Context(), &awssqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
 			t.Fatal(err)

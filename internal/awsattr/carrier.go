@@ -44,23 +44,31 @@ func Text(dataType, value *string) (string, bool) {
 }
 
 // Get returns the text of attribute key of attrs, or "" when it is absent
-// or binary. text reads one attribute of the SDK's type.
+// or binary; a field packed into PackedKey counts when attrs has no
+// attribute key of its own. text reads one attribute of the SDK's type.
 func Get[V any](attrs map[string]V, key string, text func(V) (string, bool)) string {
-	v, ok := attrs[key]
-	if !ok {
-		return ""
+	if v, ok := attrs[key]; ok {
+		s, _ := text(v)
+		return s
 	}
-	s, _ := text(v)
-	return s
+	return packed(attrs, text)[key]
 }
 
-// Keys lists the attribute names of attrs.
-func Keys[V any](attrs map[string]V) []string {
-	return slices.Collect(maps.Keys(attrs))
+// Keys lists the attribute names of attrs and the fields packed into
+// PackedKey.
+func Keys[V any](attrs map[string]V, text func(V) (string, bool)) []string {
+	keys := slices.Collect(maps.Keys(attrs))
+	for k := range packed(attrs, text) {
+		if _, own := attrs[k]; !own {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
-// ForeachKey calls handler with each text attribute of attrs and stops at
-// its first error, which it returns.
+// ForeachKey calls handler with each text attribute of attrs, then with
+// each field packed into PackedKey that attrs has no attribute of, and
+// stops at handler's first error, which it returns.
 func ForeachKey[V any](attrs map[string]V, text func(V) (string, bool), handler func(key, val string) error) error {
 	for k, v := range attrs {
 		s, ok := text(v)
@@ -71,5 +79,31 @@ func ForeachKey[V any](attrs map[string]V, text func(V) (string, bool), handler 
 			return err
 		}
 	}
+	for k, v := range packed(attrs, text) {
+		if _, own := attrs[k]; own {
+			continue
+		}
+		if err := handler(k, v); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// packed returns the fields of attrs' PackedKey attribute, or nil when there
+// is none or it is malformed.
+func packed[V any](attrs map[string]V, text func(V) (string, bool)) map[string]string {
+	v, ok := attrs[PackedKey]
+	if !ok {
+		return nil
+	}
+	s, ok := text(v)
+	if !ok {
+		return nil
+	}
+	var fields map[string]string
+	if err := json.Unmarshal([]byte(s), &fields); err != nil {
+		return nil
+	}
+	return fields
 }

@@ -27,7 +27,7 @@ func TestCarrierHelpers(t *testing.T) {
 			t.Errorf("Get(%q) = %q, want %q", key, got, want)
 		}
 	}
-	if keys := awsattr.Keys(attrs); len(keys) != 4 || !slices.Contains(keys, "bin") {
+	if keys := awsattr.Keys(attrs, text); len(keys) != 4 || !slices.Contains(keys, "bin") {
 		t.Errorf("Keys = %v", keys)
 	}
 	got := map[string]string{}
@@ -37,5 +37,23 @@ func TestCarrierHelpers(t *testing.T) {
 	stop := errors.New("stop")
 	if err := awsattr.ForeachKey(attrs, text, func(string, string) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("handler error not returned: %v", err)
+	}
+}
+
+// The carrier helpers read the packed form too; an attribute of its own wins.
+func TestCarrierHelpersPacked(t *testing.T) {
+	attrs := map[string]types.MessageAttributeValue{
+		awsattr.PackedKey: {DataType: aws.String("String"), StringValue: aws.String(`{"traceparent":"packed","b3":"x"}`)},
+		"traceparent":     {DataType: aws.String("String"), StringValue: aws.String("own")},
+	}
+	if awsattr.Get(attrs, "traceparent", text) != "own" || awsattr.Get(attrs, "b3", text) != "x" {
+		t.Fatalf("Get: traceparent %q, b3 %q", awsattr.Get(attrs, "traceparent", text), awsattr.Get(attrs, "b3", text))
+	}
+	if keys := awsattr.Keys(attrs, text); len(keys) != 3 || !slices.Contains(keys, "b3") {
+		t.Errorf("Keys = %v", keys)
+	}
+	got := map[string]string{}
+	if err := awsattr.ForeachKey(attrs, text, func(k, v string) error { got[k] = v; return nil }); err != nil || len(got) != 3 || got["traceparent"] != "own" || got["b3"] != "x" {
+		t.Errorf("ForeachKey = %v, visited %v", err, got)
 	}
 }

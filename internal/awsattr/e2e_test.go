@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.uber.org/goleak"
 
 	clientsns "github.com/patron-go/patron/client/sns"
 	clientsqs "github.com/patron-go/patron/client/sqs"
@@ -26,20 +24,7 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := sqstest.CloseShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "closing the emulator:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sqstest.Main(m) }
 
 // widePropagator is what OTEL_PROPAGATORS=tracecontext,baggage,b3multi,jaeger
 // gives a service: with baggage and the correlation ID, eight attributes per

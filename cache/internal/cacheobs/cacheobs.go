@@ -5,7 +5,6 @@ package cacheobs
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -119,7 +118,7 @@ func (in *Instruments) End(ctx context.Context, span trace.Span, op Op, res Resu
 		res = Error
 		in.counter.Add(ctx, 1, metric.WithAttributes(
 			cache.NameKey.String(in.name), cache.OperationKey.String(opNames[op]), in.resultAttrs[Error],
-			semconv.ErrorTypeKey.String(errorType(err))))
+			semconv.ErrorTypeKey.String(observability.ErrorType(err))))
 	} else {
 		in.counter.Add(ctx, 1, in.addOpts[op][res]...)
 	}
@@ -127,18 +126,5 @@ func (in *Instruments) End(ctx context.Context, span trace.Span, op Op, res Resu
 		span.SetAttributes(in.resultAttrs[res])
 		observability.RecordError(span, err)
 		span.End()
-	}
-}
-
-func errorType(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return semconv.ErrorType(err).Value.AsString()
 	}
 }
