@@ -24,6 +24,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/consume"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/reliability"
@@ -56,8 +58,6 @@ type Component struct {
 	running atomic.Bool
 	joined  atomic.Bool
 	sem     chan struct{}
-	full    atomic.Int32  // workers whose queue is full
-	room    chan struct{} // a full worker made room
 
 	mu       sync.Mutex
 	client   *kgo.Client
@@ -95,17 +95,12 @@ func New(name, group string, brokers, topics []string, h Handler, opts ...Option
 		}
 	}
 	cfg := config{
-		retries:      DefaultRetries,
-		backoff:      reliability.DefaultBackoff(),
-		failure:      Skip(),
-		drainTimeout: DefaultDrainTimeout,
-		queueSize:    DefaultQueueSize,
-		commitEvery:  DefaultCommitInterval,
+		delivery:    consume.DefaultConfig(reliability.DefaultBackoff()),
+		queueSize:   DefaultQueueSize,
+		commitEvery: DefaultCommitInterval,
 	}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("kafka", &cfg, opts); err != nil {
+		return nil, err
 	}
 	switch {
 	case h == nil && cfg.batch == nil:
@@ -113,9 +108,21 @@ func New(name, group string, brokers, topics []string, h Handler, opts ...Option
 	case h != nil && cfg.batch != nil:
 		return nil, errors.New("kafka: both a handler and a batch handler given; pass a nil handler with WithBatchHandler")
 	}
-	if cfg.failure.action == actionDeadLetter {
+	if cfg.delivery.Strategy == 0 {
+		// A poison message goes where the user said dead letters go, and
+		// is otherwise skipped loudly (see Skip) rather than stopping the
+		// partition.
+		cfg.delivery.Strategy = Skip
+		if cfg.dlTopic != "" {
+			cfg.delivery.Strategy = DeadLetter
+		}
+	}
+	if cfg.delivery.Strategy == DeadLetter && cfg.dlTopic == "" {
+		return nil, errors.New("kafka: the DeadLetter strategy needs WithDeadLetterTopic")
+	}
+	if cfg.dlTopic != "" {
 		for _, t := range topics {
-			if t == cfg.failure.topic {
+			if t == cfg.dlTopic {
 				return nil, fmt.Errorf("kafka: dead-letter topic %q is also consumed", t)
 			}
 		}
@@ -128,7 +135,6 @@ func New(name, group string, brokers, topics []string, h Handler, opts ...Option
 		tracer:  observability.Tracer(cfg.tp, scope),
 		prop:    observability.Propagator(cfg.prop),
 		workers: make(map[topicPartition]*worker),
-		room:    make(chan struct{}, 1),
 	}
 	if cfg.concurrency > 0 {
 		c.sem = make(chan struct{}, cfg.concurrency)
@@ -261,18 +267,12 @@ func (h groupErrorHook) OnGroupManageError(err error) {
 
 func (c *Component) poll(ctx context.Context, cl *kgo.Client) {
 	for {
-		// Backpressure: while a partition's queue is full, stop polling.
-		// The client then holds at most one fetch per broker and fetches
-		// no more. (Pausing only that partition would spare the others,
-		// but a resumed partition waits for the fetch in flight, up to
-		// FetchMaxWait, whenever the others are idle: far costlier.)
-		for c.full.Load() > 0 {
-			select {
-			case <-c.room:
-			case <-ctx.Done():
-				return
-			}
-		}
+		// Backpressure is per partition: a worker whose queue is full
+		// pauses fetching its partition (see worker.enqueue), which also
+		// drops that partition's records from the buffered fetch, so the
+		// next poll hands the other partitions theirs. Stopping the whole
+		// poll loop instead would handle a backlog one partition at a
+		// time, since one poll returns up to a queue of one partition.
 		fetches := cl.PollRecords(ctx, c.cfg.queueSize)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			cl.AllowRebalance()
@@ -394,11 +394,13 @@ func (c *Component) stopWorkers(ws []*worker) {
 		w.stopSoft()
 		w.mu.Lock()
 		if w.full {
-			w.release() // its queue is dropped: it no longer holds polling back
+			// Its queue is dropped; a partition assigned again later
+			// must not stay paused.
+			w.release()
 		}
 		w.mu.Unlock()
 	}
-	timer := time.NewTimer(c.cfg.drainTimeout)
+	timer := time.NewTimer(c.cfg.delivery.DrainTimeout)
 	defer timer.Stop()
 	for _, w := range ws {
 		select {
@@ -407,7 +409,7 @@ func (c *Component) stopWorkers(ws []*worker) {
 			for _, w := range ws {
 				w.cancel()
 			}
-			c.logger.Warn("kafka handlers exceeded the drain timeout; their context was cancelled", "timeout", c.cfg.drainTimeout)
+			c.logger.Warn("kafka handlers exceeded the drain timeout; their context was cancelled", "timeout", c.cfg.delivery.DrainTimeout)
 			for _, w := range ws {
 				<-w.done
 			}
