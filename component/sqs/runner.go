@@ -14,7 +14,9 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/reliability"
@@ -37,7 +39,9 @@ type runner struct {
 	// base is the parent of every message's context: Run's context without
 	// its cancellation. Each message starts from it, never from another
 	// message's context, so no trace or correlation ID leaks between them.
-	base context.Context
+	base       context.Context
+	cancelBase context.CancelFunc
+	pipe       *consume.Pipeline
 
 	tokens chan struct{} // one per free worker
 	wg     sync.WaitGroup
@@ -66,12 +70,21 @@ type inflight struct {
 	left int // delete attempts left
 }
 
-func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logger) *runner {
+func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logger, strategy FailureStrategy) *runner {
+	delivery := c.cfg.delivery
+	delivery.Strategy = strategy
+	// Handlers outlive ctx by the drain timeout at most.
+	base, cancelBase := consume.HandlerContext(patronlog.WithContext(ctx, logger), delivery.DrainTimeout)
 	r := &runner{
-		c:        c,
-		url:      url,
-		logger:   logger,
-		base:     patronlog.WithContext(context.WithoutCancel(ctx), logger),
+		c:          c,
+		url:        url,
+		logger:     logger,
+		base:       base,
+		cancelBase: cancelBase,
+		pipe: consume.New(consume.Spec{
+			Pkg: "sqs", System: semconv.MessagingSystemAWSSQS, Destination: c.queueName,
+			Tracer: c.tracer, Prop: c.prop, Metrics: c.metrics.DestinationMetrics, Config: delivery,
+		}),
 		tokens:   make(chan struct{}, c.cfg.workers),
 		inflight: make(map[*inflight]struct{}),
 		stopCh:   make(chan struct{}),
@@ -115,6 +128,7 @@ func (r *runner) run(ctx context.Context) error {
 	stopWaits()
 
 	r.wg.Wait()
+	r.cancelBase()
 	close(r.deletes)
 	<-deleterDone
 	stopHelpers()
@@ -265,7 +279,10 @@ func (r *runner) process(m types.Message, e *inflight) {
 		return
 	}
 	msg := newMessage(m, c.queueName)
-	ctx, span := c.spans.Start(r.base, propagation.MapCarrier(msg.Attributes))
+	start := time.Now()
+	// The one place that turns a message into the carrier its trace
+	// context is read from.
+	ctx, span := r.pipe.Start(r.base, messageCarrier(msg), msg.SentAt, start)
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(c.spanAttrs(msg, r.url)...)
@@ -273,46 +290,43 @@ func (r *runner) process(m types.Message, e *inflight) {
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
-	start := time.Now()
-	c.metrics.received(ctx, msg, start)
-	err := r.call(ctx, msg)
-	c.metrics.handled(ctx, time.Since(start), err)
+	err := r.pipe.Call(ctx, span, 1, msg.ReceiveCount, start, func() error { return c.handler(ctx, msg) })
 	if err == nil {
+		r.pipe.Processed(ctx, 1)
 		r.deletes <- e
 		return
 	}
 	observability.RecordError(span, err)
 	logger := patronlog.FromContext(ctx)
-	switch {
-	case c.cfg.strategy == Stop:
-		logger.ErrorContext(ctx, "handler failed, stopping the consumer", slog.String("message_id", msg.ID), slog.Any("error", err))
+	where := []any{slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount)}
+	switch r.pipe.Next(msg.ReceiveCount, err) {
+	case consume.ActionStop:
+		logger.ErrorContext(ctx, "handler failed, stopping the consumer", append(where, slog.Any("error", err))...)
 		r.stop(fmt.Errorf("sqs: handler failed on message %s of %s: %w", msg.ID, c.queueName, err))
 		r.settle(e, 0)
-		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
-	case c.cfg.maxReceives > 0 && msg.ReceiveCount >= c.cfg.maxReceives:
-		logger.ErrorContext(ctx, "handler failed and the retry limit is reached; leaving the message to the redrive policy",
-			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount), slog.Any("error", err))
+		r.pipe.Requeued(ctx, 1)
+	case consume.ActionDeadLetter:
+		// The redrive policy moves it once its receive count passes
+		// maxReceiveCount; until then it comes back after its visibility
+		// timeout.
 		r.forget(e)
-		c.metrics.Count(ctx, observability.OutcomeDeadLettered, 1)
+		r.pipe.DeadLettered(ctx, 1, err, where...)
+	case consume.ActionSkip:
+		r.pipe.Skipped(ctx, 1, err, where...)
+		r.deletes <- e
 	default:
-		delay := redeliveryDelay(c.cfg.backoff, msg.ReceiveCount)
+		delay := redeliveryDelay(r.pipe.Config().Backoff, msg.ReceiveCount)
 		logger.WarnContext(ctx, "handler failed, message comes back after a delay",
-			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount),
-			slog.Duration("delay", delay), slog.Any("error", err))
+			append(where, slog.Duration("delay", delay), slog.Any("error", err))...)
 		r.settle(e, delay)
-		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
+		r.pipe.Requeued(ctx, 1)
 	}
 }
 
-// call runs the handler, turning a panic into an error so that a bad
-// message cannot crash the service.
-func (r *runner) call(ctx context.Context, msg *Message) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("sqs: handler panicked: %v", p)
-		}
-	}()
-	return r.c.handler(ctx, msg)
+// messageCarrier is the carrier the trace context and correlation ID of msg
+// are read from: its String and Number attributes, SNS envelope included.
+func messageCarrier(msg *Message) propagation.TextMapCarrier {
+	return propagation.MapCarrier(msg.Attributes)
 }
 
 func (r *runner) stop(err error) {
