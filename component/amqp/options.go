@@ -10,24 +10,40 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/reliability"
 )
 
 // Option configures a Component.
 type Option func(*config) error
 
-// FailureStrategy says what happens to a message whose handler failed.
-type FailureStrategy int
+// FailureStrategy says what becomes of a message whose handler still fails
+// after its retries (see WithRetry), or fails with a reliability.Permanent
+// error or a body that does not decode, which are never retried. It is the
+// type every Patron consumer shares.
+type FailureStrategy = consume.FailureStrategy
 
+// The failure strategies; DeadLetter is the default.
 const (
-	// Requeue retries the message with backoff until it has been delivered
-	// the configured number of times (WithRetry), then rejects it without
-	// requeueing so that the queue's dead-letter exchange takes it.
-	Requeue FailureStrategy = iota
-	// Stop returns the message to the queue and stops the component with the
-	// handler's error, which stops the service.
-	Stop
+	// DeadLetter rejects the message without requeueing, so that the
+	// queue's dead-letter exchange (see WithDeadLetter) takes it; a queue
+	// without one drops it, which is logged and counted.
+	DeadLetter = consume.DeadLetter
+	// Skip acks the message, logs it at error level and counts it with
+	// outcome skipped and its error.type.
+	Skip = consume.Skip
+	// Stop returns the message to the queue and stops the component with
+	// the handler's error, which stops the service.
+	Stop = consume.Stop
+	// Requeue is DeadLetter: the requeueing is WithRetry's part now.
+	//
+	// Deprecated: use DeadLetter.
+	Requeue = consume.DeadLetter
 )
+
+// DefaultRetries is how many times a failed message is delivered again
+// after its first delivery.
+const DefaultRetries = consume.DefaultRetries
 
 // RetryMode is how a failed message goes back to the queue and how its
 // deliveries are counted, so that a poison message cannot loop forever.
@@ -69,10 +85,10 @@ type ExchangeSpec struct {
 	Args       amqp.Table
 }
 
-// DeadLetter configures where rejected messages go. It sets the queue's
+// DeadLetterSpec configures where rejected messages go. It sets the queue's
 // x-dead-letter-exchange (and x-dead-letter-routing-key) arguments, so it
 // needs WithDeclareQueue.
-type DeadLetter struct {
+type DeadLetterSpec struct {
 	// Exchange is the dead-letter exchange, declared durable of Kind
 	// (default fanout, which routes whatever the routing key).
 	Exchange string
@@ -103,13 +119,11 @@ type config struct {
 	queueSpec   *QueueSpec
 	exchanges   []ExchangeSpec
 	bindings    []binding
-	deadLetter  *DeadLetter
+	deadLetter  *DeadLetterSpec
 	batch       BatchHandler
 	batchSize   int
 	batchWait   time.Duration
-	strategy    FailureStrategy
-	maxDeliver  int
-	retryWait   reliability.Backoff
+	delivery    consume.Config
 	retryMode   RetryMode
 	reconnects  int
 	reconnectBO reliability.Backoff
@@ -252,7 +266,7 @@ func WithBinding(exchange, routingKey string, args amqp.Table) Option {
 
 // WithDeadLetter sets the queue's dead-letter exchange, where messages go
 // after their last failed delivery.
-func WithDeadLetter(dl DeadLetter) Option {
+func WithDeadLetter(dl DeadLetterSpec) Option {
 	return func(c *config) error {
 		if dl.Exchange == "" {
 			return errors.New("amqp: dead-letter exchange name is empty")
@@ -266,42 +280,39 @@ func WithDeadLetter(dl DeadLetter) Option {
 }
 
 // WithBatch hands messages to h in batches of up to size, or whatever
-// arrived within wait of a batch's first message. New's handler must then be
-// nil. A nil return acks the batch; an error applies the failure strategy to
-// every message of it.
-func WithBatch(size int, wait time.Duration, h BatchHandler) Option {
+// arrived within maxWait of a batch's first message. New's handler must then
+// be nil. A nil return acks the batch; an error applies the retries and the
+// failure strategy to every message of it.
+func WithBatch(h BatchHandler, size int, maxWait time.Duration) Option {
 	return func(c *config) error {
-		if h == nil || size < 1 || wait <= 0 {
-			return errors.New("amqp: batch needs a handler, a size of at least 1 and a positive wait")
+		if err := consume.CheckBatch("amqp", h == nil, size, maxWait); err != nil {
+			return err
 		}
-		c.batch, c.batchSize, c.batchWait = h, size, wait
+		c.batch, c.batchSize, c.batchWait = h, size, maxWait
 		return nil
 	}
 }
 
-// WithFailureStrategy sets what happens when a handler fails (default
-// Requeue).
+// WithFailureStrategy sets what happens after the retries (default
+// DeadLetter).
 func WithFailureStrategy(s FailureStrategy) Option {
-	return func(c *config) error {
-		if s != Requeue && s != Stop {
-			return errors.New("amqp: unknown failure strategy")
-		}
-		c.strategy = s
-		return nil
-	}
+	return func(c *config) error { return c.delivery.SetStrategy("amqp", s) }
 }
 
-// WithRetry sets how many deliveries a message gets under the Requeue
-// strategy before it is dead-lettered (default 5) and the backoff waited
-// before requeueing a failed message.
-func WithRetry(maxDeliveries int, b reliability.Backoff) Option {
-	return func(c *config) error {
-		if maxDeliveries < 1 {
-			return errors.New("amqp: max deliveries must be at least 1")
-		}
-		c.maxDeliver, c.retryWait = maxDeliveries, b
-		return nil
-	}
+// WithRetry sets how many times a failed message is put back on the queue
+// and delivered again after its first delivery (default DefaultRetries; 0
+// turns retries off), and the backoff waited before each requeue. Then the
+// failure strategy applies.
+func WithRetry(n int, b reliability.Backoff) Option {
+	return func(c *config) error { return c.delivery.SetRetry("amqp", n, b) }
+}
+
+// WithDrainTimeout bounds how long in-flight handlers may run after a
+// shutdown began before their context is cancelled (default
+// consume.DefaultDrainTimeout, 20s, under the service's default shutdown
+// timeout).
+func WithDrainTimeout(d time.Duration) Option {
+	return func(c *config) error { return c.delivery.SetDrainTimeout("amqp", d) }
 }
 
 // WithRetryMode sets how failed messages are requeued and counted (default
