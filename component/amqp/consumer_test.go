@@ -93,17 +93,17 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		h          patronamqp.Handler
 		opts       []patronamqp.Option
 	}{
-		"bad url":         {url: "http://x", queue: "q", h: h},
-		"empty queue":     {url: amqptest.URL, h: h},
-		"nil handler":     {url: amqptest.URL, queue: "q"},
-		"both handlers":   {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithBatch(bh, 10, time.Second)}},
-		"zero prefetch":   {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithPrefetch(0)}},
-		"zero workers":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithWorkers(0)}},
-		"dlx no declare":  {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: "dlx"})}},
-		"bad quorum":      {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Quorum: true})}},
+		"bad url":          {url: "http://x", queue: "q", h: h},
+		"empty queue":      {url: amqptest.URL, h: h},
+		"nil handler":      {url: amqptest.URL, queue: "q"},
+		"both handlers":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithBatch(bh, 10, time.Second)}},
+		"zero prefetch":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithPrefetch(0)}},
+		"zero workers":     {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithWorkers(0)}},
+		"dlx no declare":   {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: "dlx"})}},
+		"bad quorum":       {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Quorum: true})}},
 		"negative retries": {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithRetry(-1, fastRetry)}},
-		"bad strategy":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithFailureStrategy(7)}},
-		"nil meter":       {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithMeterProvider(nil)}},
+		"bad strategy":     {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithFailureStrategy(7)}},
+		"nil meter":        {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithMeterProvider(nil)}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := patronamqp.New(tc.url, tc.queue, tc.h, tc.opts...); err == nil {
