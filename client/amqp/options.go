@@ -17,17 +17,18 @@ import (
 type Option func(*config) error
 
 type config struct {
-	tp         trace.TracerProvider
-	mp         metric.MeterProvider
-	prop       propagation.TextMapPropagator
-	logger     *slog.Logger
-	amqpConfig *amqp.Config
-	connName   string
-	channels   int
-	attempts   int
-	backoff    reliability.Backoff
-	mandatory  bool
-	dialTO     time.Duration
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	prop        propagation.TextMapPropagator
+	logger      *slog.Logger
+	amqpConfig  *amqp.Config
+	connName    string
+	channels    int
+	attempts    int
+	backoff     reliability.Backoff
+	mandatory   bool
+	dialTO      time.Duration
+	clusterURLs []string
 }
 
 // WithTracerProvider sets the tracer provider (default: the OTel global).
@@ -80,6 +81,19 @@ func WithLogger(l *slog.Logger) Option {
 func WithConfig(cfg amqp.Config) Option {
 	return func(c *config) error {
 		c.amqpConfig = &cfg
+		return nil
+	}
+}
+
+// WithClusterURLs adds the URLs of the other brokers of a cluster without a
+// load balancer, after New's URL: they are tried in order, and a reconnect
+// starts from the broker after the one that was lost.
+func WithClusterURLs(urls ...string) Option {
+	return func(c *config) error {
+		if len(urls) == 0 {
+			return errors.New("amqp: no cluster URLs")
+		}
+		c.clusterURLs = append(c.clusterURLs, urls...)
 		return nil
 	}
 }

@@ -36,6 +36,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/amqpconn"
 	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
@@ -50,11 +51,10 @@ var ErrNotReady = errors.New("amqp: consumer not connected")
 
 // Component consumes one queue.
 type Component struct {
-	url     string
+	dialer  *amqpconn.Dialer
 	queue   string
 	handler Handler
 	cfg     config
-	amqpCfg amqp.Config
 
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
@@ -65,12 +65,10 @@ type Component struct {
 	ready atomic.Bool
 }
 
-// New returns a component consuming queue on the broker at url with h. h
-// may be nil only when WithBatch gives a batch handler.
+// New returns a component consuming queue on the broker at url with h
+// (WithClusterURLs adds the other brokers of a cluster). h may be nil only
+// when WithBatch gives a batch handler.
 func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
-	if _, err := amqp.ParseURI(url); err != nil {
-		return nil, fmt.Errorf("amqp: invalid URL: %w", err)
-	}
 	if queue == "" {
 		return nil, errors.New("amqp: queue name is empty")
 	}
@@ -99,12 +97,15 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 	if c.prefetch == 0 {
 		c.prefetch = max(32, c.batchSize*c.workers)
 	}
+	dialer, err := amqpconn.NewDialer("amqp", append([]string{url}, c.clusterURLs...), amqpconn.Config(c.amqpConfig, c.connName, c.dialTO))
+	if err != nil {
+		return nil, err
+	}
 	comp := &Component{
-		url:     url,
+		dialer:  dialer,
 		queue:   queue,
 		handler: h,
 		cfg:     c,
-		amqpCfg: connectionConfig(c.amqpConfig, c.connName, c.dialTO),
 		tracer:  observability.Tracer(c.tp, scope),
 		prop:    observability.Propagator(c.prop),
 	}
@@ -117,24 +118,6 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 		Tracer: comp.tracer, Prop: comp.prop, Metrics: cm.Destination(queue), Config: c.delivery,
 	})
 	return comp, nil
-}
-
-func connectionConfig(base *amqp.Config, name string, dialTimeout time.Duration) amqp.Config {
-	var cfg amqp.Config
-	if base != nil {
-		cfg = *base
-	}
-	props := amqp.NewConnectionProperties()
-	maps.Copy(props, cfg.Properties)
-	props.SetClientConnectionName(name)
-	cfg.Properties = props
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = 10 * time.Second
-	}
-	if cfg.Dial == nil {
-		cfg.Dial = amqp.DefaultDial(dialTimeout)
-	}
-	return cfg
 }
 
 // Name identifies the component in logs.
@@ -219,10 +202,11 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 func (c *Component) connect(logger *slog.Logger) (*session, error) {
-	conn, err := amqp.DialConfig(c.url, c.amqpCfg)
+	conn, where, err := c.dialer.Dial()
 	if err != nil {
 		return nil, fmt.Errorf("connecting: %w", err)
 	}
+	logger.Info("amqp consumer connected", slog.String("url", where))
 	s := &session{conn: conn, logger: logger}
 	fail := func(format string, err error) (*session, error) {
 		_ = conn.Close()
