@@ -100,17 +100,16 @@ type pubChannel struct {
 // broker is reachable.
 func New(url string, opts ...Option) (*Publisher, error) {
 	c := config{
-		connName:  "patron-publisher",
+		conn:      amqpconn.NewSettings("patron-publisher"),
 		channels:  4,
 		attempts:  5,
 		backoff:   reliability.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
 		mandatory: true,
-		dialTO:    10 * time.Second,
 	}
 	if err := option.Apply("amqp", &c, opts); err != nil {
 		return nil, err
 	}
-	dialer, err := amqpconn.NewDialer("amqp", append([]string{url}, c.clusterURLs...), amqpconn.Config(c.amqpConfig, c.connName, c.dialTO))
+	dialer, err := c.conn.Dialer("amqp", url)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/client/sns"
 	"github.com/patron-go/patron/correlation"
@@ -22,20 +21,8 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := sqstest.CloseShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "closing the emulator:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m)) }
 
 func attrs(n int) map[string]types.MessageAttributeValue {
 	m := make(map[string]types.MessageAttributeValue, n)

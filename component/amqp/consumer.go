@@ -73,12 +73,11 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 		return nil, errors.New("amqp: queue name is empty")
 	}
 	c := config{
-		connName:    "patron-consumer " + queue,
+		conn:        amqpconn.NewSettings("patron-consumer " + queue),
 		workers:     1,
 		delivery:    consume.DefaultConfig(reliability.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}),
 		reconnects:  20,
 		reconnectBO: reliability.DefaultBackoff(),
-		dialTO:      10 * time.Second,
 	}
 	if err := option.Apply("amqp", &c, opts); err != nil {
 		return nil, err
@@ -97,7 +96,7 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 	if c.prefetch == 0 {
 		c.prefetch = max(32, c.batchSize*c.workers)
 	}
-	dialer, err := amqpconn.NewDialer("amqp", append([]string{url}, c.clusterURLs...), amqpconn.Config(c.amqpConfig, c.connName, c.dialTO))
+	dialer, err := c.conn.Dialer("amqp", url)
 	if err != nil {
 		return nil, err
 	}

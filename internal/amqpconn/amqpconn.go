@@ -101,3 +101,61 @@ func (d *Dialer) Dial() (*amqp.Connection, string, error) {
 
 // URLs returns how many broker URLs the Dialer has.
 func (d *Dialer) URLs() int { return len(d.urls) }
+
+// DefaultDialTimeout bounds establishing a TCP connection.
+const DefaultDialTimeout = 10 * time.Second
+
+// Settings is the connection part of a consumer's or publisher's options;
+// each option of theirs sets one field through a method here, so that both
+// validate the same way.
+type Settings struct {
+	// AMQP is the amqp091 configuration of WithConfig (nil: the library's).
+	AMQP *amqp.Config
+	// Name is the connection_name client property.
+	Name string
+	// DialTimeout bounds establishing a TCP connection.
+	DialTimeout time.Duration
+	// ClusterURLs follow the URL given to the constructor.
+	ClusterURLs []string
+}
+
+// NewSettings returns the defaults with the connection name name.
+func NewSettings(name string) Settings {
+	return Settings{Name: name, DialTimeout: DefaultDialTimeout}
+}
+
+// SetConfig sets the amqp091 configuration.
+func (s *Settings) SetConfig(cfg amqp.Config) { s.AMQP = &cfg }
+
+// SetName sets the connection name; pkg prefixes the error.
+func (s *Settings) SetName(pkg, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s: connection name is empty", pkg)
+	}
+	s.Name = name
+	return nil
+}
+
+// SetDialTimeout sets the dial timeout; pkg prefixes the error.
+func (s *Settings) SetDialTimeout(pkg string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s: dial timeout must be positive", pkg)
+	}
+	s.DialTimeout = d
+	return nil
+}
+
+// AddClusterURLs adds the other brokers' URLs (checked by Dialer); pkg
+// prefixes the error.
+func (s *Settings) AddClusterURLs(pkg string, urls []string) error {
+	if len(urls) == 0 {
+		return fmt.Errorf("%s: no cluster URLs", pkg)
+	}
+	s.ClusterURLs = append(s.ClusterURLs, urls...)
+	return nil
+}
+
+// Dialer returns the Dialer of url followed by the cluster URLs.
+func (s *Settings) Dialer(pkg, url string) (*Dialer, error) {
+	return NewDialer(pkg, append([]string{url}, s.ClusterURLs...), Config(s.AMQP, s.Name, s.DialTimeout))
+}

@@ -1,7 +1,6 @@
 package sqstest_test
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -11,25 +10,12 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := sqstest.CloseShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "closing emulator:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m)) }
 
 func startEmulator(t *testing.T) *sqstest.Emulator {
 	t.Helper()
