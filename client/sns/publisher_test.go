@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/client/sns"
 	"github.com/patron-go/patron/correlation"
@@ -22,7 +23,7 @@ import (
 )
 
 // TestMain stops the shared emulator, then checks for leaked goroutines.
-func TestMain(m *testing.M) { os.Exit(sqstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 func attrs(n int) map[string]types.MessageAttributeValue {
 	m := make(map[string]types.MessageAttributeValue, n)

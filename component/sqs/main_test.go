@@ -11,6 +11,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/component/sqs"
 	"github.com/patron-go/patron/observability/observabilitytest"
@@ -18,7 +19,7 @@ import (
 )
 
 // TestMain stops the shared emulator, then checks for leaked goroutines.
-func TestMain(m *testing.M) { os.Exit(sqstest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 type fixture struct {
 	emu *sqstest.Emulator
