@@ -27,7 +27,7 @@ func Main(m *testing.M, leaks func() error) int {
 	}
 	if code == 0 && leaks != nil {
 		if err := leaks(); err != nil {
-			fmt.Fprintln(os.Stderr, "sqstest: goleak:", err)
+			fmt.Fprintln(os.Stderr, "sqstest: leaked goroutines:", err)
 			code = 1
 		}
 	}
