@@ -197,7 +197,10 @@ func WithDrainTimeout(d time.Duration) Option {
 
 // WithQueueSize sets how many fetched records may wait per partition; while
 // one partition's queue is full the consumer stops polling (default
-// DefaultQueueSize). It bounds memory and what a revocation hands back.
+// DefaultQueueSize). A poll hands every partition what the client fetched
+// for it, so a queue may pass n by up to one fetch of its partition
+// (kgo.FetchMaxPartitionBytes). It bounds memory and what a revocation
+// hands back.
 func WithQueueSize(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

@@ -106,11 +106,8 @@ func (w *worker) enqueue(recs []*kgo.Record) {
 	}
 	w.queue = append(w.queue, recs...)
 	if !w.full && len(w.queue) >= w.c.cfg.queueSize {
-		// Only this partition stops fetching; its records still in the
-		// client's buffer are dropped and fetched again on resume, from
-		// where this queue ends.
 		w.full = true
-		w.cl.PauseFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+		w.c.full.Add(1)
 	}
 	w.mu.Unlock()
 	select {
@@ -133,11 +130,14 @@ func (w *worker) take(n int, buf []*kgo.Record) []*kgo.Record {
 	return buf
 }
 
-// release resumes fetching w's partition after its queue was full; w.mu
-// is held.
+// release stops counting w as full and wakes the poll loop; w.mu is held.
 func (w *worker) release() {
 	w.full = false
-	w.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	w.c.full.Add(-1)
+	select {
+	case w.c.room <- struct{}{}:
+	default:
+	}
 }
 
 func (w *worker) stopSoft() { w.once.Do(func() { close(w.stop) }) }
