@@ -70,7 +70,8 @@ type Component struct {
 }
 
 // New returns a consumer named name of queue, a queue name (resolved with
-// GetQueueUrl when Run starts) or a queue URL, whose messages go to h.
+// GetQueueUrl when Run starts) or a queue URL, whose messages go to h (nil
+// with WithBatch).
 func New(name, queue string, h Handler, opts ...Option) (*Component, error) {
 	if name == "" {
 		return nil, errors.New("sqs: name is empty")
@@ -78,13 +79,17 @@ func New(name, queue string, h Handler, opts ...Option) (*Component, error) {
 	if queue == "" {
 		return nil, errors.New("sqs: queue is empty")
 	}
-	if h == nil {
-		return nil, errors.New("sqs: handler is nil")
-	}
 	cfg := defaultConfig()
 	if err := option.Apply("sqs", &cfg, opts); err != nil {
 		return nil, err
 	}
+	switch {
+	case h == nil && cfg.batch == nil:
+		return nil, errors.New("sqs: handler is nil")
+	case h != nil && cfg.batch != nil:
+		return nil, errors.New("sqs: give either a handler or WithBatch, not both")
+	}
+	cfg.workers = max(cfg.workers, cfg.batchSize)
 	if cfg.client == nil {
 		// Only environment and files are read here; credentials are
 		// resolved on the first call, so this does not reach the network.

@@ -24,6 +24,9 @@ type Handler func(ctx context.Context, msg *Message) error
 // the body, as Patron's SQS and SNS publishers write it.
 const ContentTypeAttribute = "Content-Type"
 
+// BatchHandler processes a batch of messages, see WithBatch.
+type BatchHandler func(ctx context.Context, msgs []*Message) error
+
 // Message is a received message. When it came from SNS in the JSON
 // notification envelope, Body and Attributes are the notification's, and
 // TopicARN says which topic published it.

@@ -62,6 +62,9 @@ type config struct {
 	wait          time.Duration
 	visibility    time.Duration
 	delivery      consume.Config
+	batch         BatchHandler
+	batchSize     int
+	batchWait     time.Duration
 	errBackoff    reliability.Backoff
 	depthInterval time.Duration
 }
@@ -168,6 +171,23 @@ func WithBackoff(b reliability.Backoff) Option {
 			return fmt.Errorf("sqs: invalid backoff %+v (delays from 0 to 12h)", b)
 		}
 		cfg.delivery.Backoff = b
+		return nil
+	}
+}
+
+// WithBatch hands messages to h in batches of up to size, or whatever
+// arrived within maxWait of a batch's first message, under one CONSUMER
+// span linked to each message's context. New's handler must then be nil.
+// A nil return deletes the batch; an error applies the retries and the
+// failure strategy to every message of it. The workers (WithWorkers) bound
+// the messages held, batched or not, so they are raised to size when
+// fewer.
+func WithBatch(h BatchHandler, size int, maxWait time.Duration) Option {
+	return func(cfg *config) error {
+		if err := consume.CheckBatch("sqs", h == nil, size, maxWait); err != nil {
+			return err
+		}
+		cfg.batch, cfg.batchSize, cfg.batchWait = h, size, maxWait
 		return nil
 	}
 }

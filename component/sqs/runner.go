@@ -54,6 +54,7 @@ type runner struct {
 	stopErr  error
 
 	deletes chan *inflight
+	batches chan received // nil without WithBatch
 }
 
 // inflight is a message held by this consumer: received, not yet deleted or
@@ -93,6 +94,9 @@ func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logge
 	for range c.cfg.workers {
 		r.tokens <- struct{}{}
 	}
+	if c.cfg.batch != nil {
+		r.batches = make(chan received, c.cfg.workers)
+	}
 	return r
 }
 
@@ -124,8 +128,18 @@ func (r *runner) run(ctx context.Context) error {
 		case <-waits.Done():
 		}
 	}()
+	batcherDone := make(chan struct{})
+	if r.batches != nil {
+		go func() { defer close(batcherDone); r.batcher() }()
+	} else {
+		close(batcherDone)
+	}
 	r.receiveLoop(ctx, waits)
 	stopWaits()
+	if r.batches != nil {
+		close(r.batches)
+	}
+	<-batcherDone
 
 	r.wg.Wait()
 	r.cancelBase()
@@ -253,12 +267,114 @@ func (r *runner) dispatch(m types.Message) {
 	r.mu.Lock()
 	r.inflight[e] = struct{}{}
 	r.mu.Unlock()
+	if r.batches != nil {
+		r.batches <- received{m, e}
+		return
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer r.release(1)
 		r.process(m, e)
 	}()
+}
+
+// received is a message on its way to a batch.
+type received struct {
+	m types.Message
+	e *inflight
+}
+
+// batcher gathers received messages into batches of up to the batch size,
+// or what arrived within the batch's max wait of its first message, and
+// hands each to its own goroutine. It returns once batches is closed, after
+// handing over what it holds.
+func (r *runner) batcher() {
+	size, maxWait := r.c.cfg.batchSize, r.c.cfg.batchWait
+	var (
+		batch  []received
+		timer  *time.Timer
+		timerC <-chan time.Time
+	)
+	flush := func() {
+		if timer != nil {
+			timer.Stop()
+			timer, timerC = nil, nil
+		}
+		if len(batch) == 0 {
+			return
+		}
+		b := batch
+		batch = nil
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer r.release(len(b))
+			r.processBatch(b)
+		}()
+	}
+	for {
+		select {
+		case m, ok := <-r.batches:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, m)
+			if len(batch) == 1 {
+				timer = time.NewTimer(maxWait)
+				timerC = timer.C
+			}
+			if len(batch) >= size {
+				flush()
+			}
+		case <-timerC:
+			timer, timerC = nil, nil
+			flush()
+		}
+	}
+}
+
+// processBatch hands b to the batch handler under one CONSUMER span linked
+// to every message's context; a failure applies the retries and the
+// failure strategy to each message.
+func (r *runner) processBatch(b []received) {
+	c := r.c
+	if r.stopping() {
+		for _, x := range b {
+			r.settle(x.e, 0)
+		}
+		return
+	}
+	start := time.Now()
+	msgs := make([]*Message, len(b))
+	carriers := make([]propagation.TextMapCarrier, len(b))
+	attempt := 1
+	for i, x := range b {
+		msgs[i] = newMessage(x.m, c.queueName)
+		carriers[i] = messageCarrier(msgs[i])
+		attempt = max(attempt, msgs[i].ReceiveCount)
+	}
+	ctx, span := r.pipe.StartBatch(r.base, carriers)
+	defer span.End()
+	for i, x := range b {
+		r.pipe.Received(ctx, 1, msgs[i].SentAt, start)
+		x.e.mu.Lock()
+		x.e.ctx = ctx
+		x.e.mu.Unlock()
+	}
+	err := r.pipe.Call(ctx, span, len(b), attempt, start, func() error { return c.cfg.batch(ctx, msgs) })
+	if err == nil {
+		r.pipe.Processed(ctx, len(b))
+		for _, x := range b {
+			r.deletes <- x.e
+		}
+		return
+	}
+	observability.RecordError(span, err)
+	for i, x := range b {
+		r.dispose(ctx, x.e, msgs[i], err)
+	}
 }
 
 func (r *runner) stopping() bool {
@@ -297,6 +413,13 @@ func (r *runner) process(m types.Message, e *inflight) {
 		return
 	}
 	observability.RecordError(span, err)
+	r.dispose(ctx, e, msg, err)
+}
+
+// dispose retries msg, whose handler failed with err, or applies the
+// failure strategy once the pipeline says retrying is over.
+func (r *runner) dispose(ctx context.Context, e *inflight, msg *Message, err error) {
+	c := r.c
 	logger := patronlog.FromContext(ctx)
 	where := []any{slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount)}
 	switch r.pipe.Next(msg.ReceiveCount, err) {
