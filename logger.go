@@ -2,6 +2,7 @@ package patron
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 
@@ -21,7 +22,20 @@ func (s *Service) setupLogger() {
 		s.level.Set(lvl)
 		s.levelFloor = slog.LevelDebug
 		format, _ := patronlog.ParseFormat(cfg.logFormat) // validated in readEnv
-		s.logger = patronlog.New(os.Stderr, format, s.level,
+		var out io.Writer = os.Stderr
+		if format == patronlog.FormatJSON {
+			// A write(2) per record is most of what the access log costs;
+			// the buffer batches them, flushes every 100ms, on every
+			// error, and when Run ends (closeLog).
+			// It buffers only while Run serves (startLog), so that a
+			// record logged before Run and followed by os.Exit is not lost.
+			bw, err := patronlog.NewBufferedWriter(os.Stderr)
+			if err == nil { // never, with defaults and a non-nil writer
+				_ = bw.SetDirect(true) // nothing buffered yet: cannot fail
+				s.logOut, out = bw, bw
+			}
+		}
+		s.logger = patronlog.New(out, format, s.level,
 			slog.String("service", s.name), slog.String("version", s.version), slog.String("instance", instanceName()))
 		return
 	}
@@ -37,6 +51,39 @@ func (s *Service) setupLogger() {
 		h = patronlog.NewHandler(h)
 	}
 	s.logger = slog.New(h)
+}
+
+// startLog makes the default logger buffer its records while Run serves.
+func (s *Service) startLog() {
+	if s.logOut != nil {
+		_ = s.logOut.SetDirect(false) // only flushes when turning direct: no error
+	}
+}
+
+// closeLog flushes the default logger's buffer at the end of Run and
+// makes later records go straight to stderr, so that nothing logged during
+// or after the shutdown waits in memory for a process about to exit.
+func (s *Service) closeLog() {
+	if s.logOut != nil {
+		_ = s.logOut.Close() // stderr refusing a write has nowhere to be reported
+	}
+}
+
+// flushingWriter is the log package's output once slog's default is the
+// service's buffered logger: log.Fatal and log.Panic end the process right
+// after their Write, so every line of the log package is flushed at once
+// (it is not on anyone's hot path).
+type flushingWriter struct {
+	w     io.Writer
+	flush func() error
+}
+
+func (f flushingWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if ferr := f.flush(); err == nil {
+		err = ferr
+	}
+	return n, err
 }
 
 // lowestEnabled is the lowest of the levels Patron names that h handles:

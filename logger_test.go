@@ -6,6 +6,9 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	patronhttp "github.com/patron-go/patron/component/http"
@@ -131,5 +134,69 @@ func TestUsersLoggerKeepsItsLevelAndIsNotWrappedTwice(t *testing.T) {
 	}
 	if svc.level.Level() != slog.LevelInfo {
 		t.Errorf("level = %s, want info", svc.level.Level())
+	}
+}
+
+// Issue 20: the default logger buffers its JSON on the way to stderr, and
+// Run's end writes the buffer out: the last records of a clean stop are in
+// stderr when Run returns, and records logged afterwards go straight
+// through.
+func TestDefaultLoggerFlushedWhenRunEnds(t *testing.T) {
+	keepSlogDefault(t)
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	prev := os.Stderr
+	os.Stderr = f
+	t.Cleanup(func() { os.Stderr = prev })
+	svc, err := New("flush-svc", "1.0.0", WithHTTPAddr("127.0.0.1:0"), WithoutDebugEndpoints(),
+		WithObservability(telemetry.WithoutGlobals()))
+	os.Stderr = prev // the logger holds the file now
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.logOut == nil {
+		t.Fatal("the default JSON logger is not buffered")
+	}
+	contains := func(msg string) bool {
+		b, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(string(b), msg)
+	}
+	// Before Run nothing is buffered: a set-up failure followed by
+	// os.Exit keeps its record.
+	svc.Logger().Info("before run")
+	if !contains(`"msg":"before run"`) {
+		t.Fatal("a record logged before Run was buffered")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	if _, err := svc.HTTPAddr(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The log package's lines (log.Fatal exits right after its write) are
+	// flushed as they are written, also while Run buffers.
+	log.Print("legacy line")
+	if !contains(`"msg":"legacy line"`) {
+		t.Fatal("a log package line waits in the buffer")
+	}
+	cancel()
+	if err := within(t, done, "Run to return"); err != nil {
+		t.Fatal(err)
+	}
+	svc.Logger().Info("after run")
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{`"msg":"service started"`, `"msg":"service stopped"`, `"msg":"after run"`} {
+		if !strings.Contains(string(b), msg) {
+			t.Errorf("stderr lacks %s when Run has returned:\n%s", msg, b)
+		}
 	}
 }

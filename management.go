@@ -87,8 +87,10 @@ func (s *Service) startHTTP(ctx context.Context) (*servers, error) {
 	case debugDefault, debugSeparate:
 		s.mountDebug(debug)
 	}
+	var handler http.Handler = service
 	if s.cfg.handler != nil {
 		service.Handle("/", s.cfg.handler)
+		handler = &frontMux{service: service, user: s.cfg.handler, debug: s.cfg.debugMode == debugOnService}
 	}
 
 	ln := s.cfg.httpListener
@@ -98,7 +100,7 @@ func (s *Service) startHTTP(ctx context.Context) (*servers, error) {
 			return nil, fmt.Errorf("patron: default HTTP server on %s: %w", s.cfg.httpAddr, err)
 		}
 	}
-	srv := &servers{list: []*http.Server{s.newServer(ctx, service)}}
+	srv := &servers{list: []*http.Server{s.newServer(ctx, handler)}}
 	listeners := []net.Listener{ln}
 	if debug != nil {
 		addr := s.cfg.debugAddr
@@ -131,6 +133,60 @@ func (s *Service) startHTTP(ctx context.Context) (*servers, error) {
 	s.httpAddr, s.debugAddr = ln.Addr(), srv.debug
 	close(s.httpReady)
 	return srv, nil
+}
+
+// frontMux sends a request whose path cannot be one of the service's
+// endpoints straight to the user's handler, which the service's ServeMux
+// would do anyway through its "/" pattern, only dearer: a "/" match is not
+// exact, so ServeMux builds path+"/" and searches again for a redirect, an
+// allocation and a second tree walk on every request. Anything else (the
+// endpoints' paths, paths ServeMux would clean and redirect, CONNECT) goes
+// through the service's mux as before, so precedence and redirects do not
+// change.
+type frontMux struct {
+	service *http.ServeMux
+	user    http.Handler
+	debug   bool // the debug endpoints are on the service's mux
+}
+
+func (f *frontMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; r.Method != http.MethodConnect && cleanPath(p) && !f.servicePath(p) {
+		f.user.ServeHTTP(w, r)
+		return
+	}
+	f.service.ServeHTTP(w, r)
+}
+
+// servicePath reports whether the service's mux has a pattern other than
+// "/" that can match path.
+func (f *frontMux) servicePath(path string) bool {
+	switch path {
+	case "/alive", "/ready", "/metrics":
+		return true
+	}
+	return f.debug && strings.HasPrefix(path, "/debug/")
+}
+
+// cleanPath reports whether ServeMux would leave path as it is: rooted,
+// without empty, "." or ".." elements.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		if p[i-1] != '/' {
+			continue
+		}
+		switch {
+		case p[i] == '/':
+			return false
+		case p[i] == '.' && (i+1 == len(p) || p[i+1] == '/'):
+			return false
+		case p[i] == '.' && p[i+1] == '.' && (i+2 == len(p) || p[i+2] == '/'):
+			return false
+		}
+	}
+	return true
 }
 
 // defaultDebugAddr is loopback at the service port + debugPortOffset, or a

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -61,6 +62,7 @@ type Service struct {
 	name, version string
 	cfg           config
 	logger        *slog.Logger
+	logOut        *patronlog.BufferedWriter // the default logger's buffer; nil with WithLogger or text
 	level         *slog.LevelVar
 	levelFloor    slog.Level // the lowest level the logger can handle
 	obs           *telemetry.Provider
@@ -102,22 +104,34 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	obsOpts := append([]telemetry.SetupOption{telemetry.WithErrorLogger(s.logger)}, cfg.obsOpts...)
 	obs, err := telemetry.Setup(context.Background(), name, version, obsOpts...)
 	if err != nil {
+		s.closeLog()
 		return nil, err
 	}
 	s.obs = obs
 	s.tp = obs.TracerProvider()
+	// Records also go out over OTLP when logs are exported; the SDK's own
+	// errors keep the stderr-only logger given above, so that an export
+	// failure never feeds the export.
+	if h := obs.LogHandler(); h != nil {
+		s.logger = slog.New(patronlog.NewTee(s.logger.Handler(), h))
+	}
 	if cfg.openTracing {
 		if err := s.setupOpenTracing(); err != nil {
 			_ = obs.Shutdown(context.Background())
+			s.closeLog()
 			return nil, err
 		}
 	}
 	if err := s.buildRoutes(); err != nil {
 		_ = obs.Shutdown(context.Background())
+		s.closeLog()
 		return nil, err
 	}
 	if !cfg.keepSlogDefault {
 		slog.SetDefault(s.logger)
+		if s.logOut != nil {
+			log.SetOutput(flushingWriter{w: log.Writer(), flush: s.logOut.Flush})
+		}
 	}
 	return s, nil
 }
@@ -194,6 +208,8 @@ func (s *Service) Run(ctx context.Context, components ...Component) error {
 	if err := s.register(components); err != nil {
 		return err
 	}
+	s.startLog()
+	defer s.closeLog() // last: after the final records below
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)

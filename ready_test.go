@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	clientredis "github.com/patron-go/patron/client/redis"
 	patrongrpc "github.com/patron-go/patron/component/grpc"
 	"github.com/patron-go/patron/internal/grpctest"
 	"github.com/patron-go/patron/internal/testenv"
@@ -103,9 +104,15 @@ func TestReadyCheckFollowsARealRedis(t *testing.T) {
 	defer stop()
 	ping := redisPing(addr)
 	testenv.WaitFor(t, waitTimeout, "redis-server to answer PING", func() bool { return ping(t.Context()) == nil })
+	// The check a service gives: client/redis's, on its own client.
+	rdb, err := clientredis.New(clientredis.WithAddr(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rdb.Close() }()
 
 	ctx, cancel := context.WithCancel(t.Context())
-	r := start(t, ctx, []Option{WithReadyCheck("redis", ping)})
+	r := start(t, ctx, []Option{WithReadyCheck("redis", clientredis.ReadyCheck(rdb))})
 	if code, rd := readyBody(t, r.base+"/ready"); code != http.StatusOK || rd.Status != "ready" {
 		t.Fatalf("/ready with Redis up = %d %+v", code, rd)
 	}

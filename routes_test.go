@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,38 @@ func TestWithRoutesValidation(t *testing.T) {
 			t.Errorf("%s: New succeeded", name)
 		} else if !strings.Contains(err.Error(), "patron") {
 			t.Errorf("%s: error %q does not say where", name, err)
+		}
+	}
+}
+
+// Issue 20: the default server sends route requests past its ServeMux
+// (frontMux); every path must get what the ServeMux alone gives it.
+func TestFrontMuxAnswersAsTheServiceMux(t *testing.T) {
+	user := http.NewServeMux()
+	user.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "user") })
+	user.HandleFunc("POST /alive", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "user alive") })
+	for _, debug := range []bool{false, true} {
+		service := http.NewServeMux()
+		for _, p := range []string{"GET /alive", "GET /ready", "GET /metrics", "/debug/pprof/", "GET /debug/log-level"} {
+			if !debug && strings.Contains(p, "/debug") {
+				continue
+			}
+			service.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "service "+p) })
+		}
+		service.Handle("/", user)
+		front := &frontMux{service: service, user: user, debug: debug}
+		for _, target := range []string{"/alive", "/ready", "/metrics", "/alive/", "/x/../alive", "//alive", "/./ready",
+			"/hello/ada", "/hello/ada/", "/hello//ada", "/hello/./ada", "/hello/..", "/debug/pprof/", "/debug/pprof",
+			"/debug/log-level", "/nope", "/", "/..", "/.", "/a/.b", "/a/..b", "/a/b.."} {
+			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodHead} {
+				want, got := httptest.NewRecorder(), httptest.NewRecorder()
+				service.ServeHTTP(want, httptest.NewRequest(method, target, nil))
+				front.ServeHTTP(got, httptest.NewRequest(method, target, nil))
+				if got.Code != want.Code || got.Body.String() != want.Body.String() || got.Header().Get("Location") != want.Header().Get("Location") {
+					t.Errorf("debug %v, %s %s: front %d %q %q, mux %d %q %q", debug, method, target,
+						got.Code, got.Body, got.Header().Get("Location"), want.Code, want.Body, want.Header().Get("Location"))
+				}
+			}
 		}
 	}
 }

@@ -5,8 +5,11 @@ package correlation
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -76,12 +79,24 @@ func ContextWithID(ctx context.Context, id string) context.Context {
 func New() string {
 	id, err := uuid.NewV7()
 	if err != nil {
-		// NewV7 only fails when the system's random source fails; a v4
-		// from the same source would fail too, so fall back to a time-only
-		// value that is still unique enough to correlate logs.
-		return uuid.NewSHA1(uuid.NameSpaceOID, []byte(err.Error())).String()
+		return fallbackID(time.Now())
 	}
 	return id.String()
+}
+
+// fallbackID is New's ID when the system's random source fails: still a
+// UUIDv7 of now, whose 74 random bits come from the runtime's generator
+// (math/rand/v2, seeded at start and never failing). Correlation IDs are
+// not secrets, so that generator's randomness is enough; what matters is
+// that two IDs never share a value, as a constant fallback would make every
+// request of an ailing machine share one.
+func fallbackID(now time.Time) string {
+	var u uuid.UUID
+	binary.BigEndian.PutUint64(u[:8], uint64(now.UnixMilli())<<16|uint64(rand.Uint32()&0xffff))
+	binary.BigEndian.PutUint64(u[8:], rand.Uint64())
+	u[6] = u[6]&0x0f | 0x70 // version 7
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return u.String()
 }
 
 // Valid reports whether id may be used as a correlation ID: 1 to MaxLength

@@ -1,8 +1,10 @@
 package correlation
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -64,4 +66,38 @@ func FuzzEnsure(f *testing.F) {
 			t.Fatalf("context holds %q, want %q", got, id)
 		}
 	})
+}
+
+// failingReader is a random source that has failed.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy source unavailable") }
+
+// TestNewWithoutRandomSource checks New's fallback: with the random source
+// failing, IDs are still fresh UUIDv7s of the current time, never one
+// constant value.
+func TestNewWithoutRandomSource(t *testing.T) {
+	uuid.SetRand(failingReader{})
+	t.Cleanup(func() { uuid.SetRand(nil) })
+	if _, err := uuid.NewV7(); err == nil {
+		t.Fatal("uuid.NewV7 works with a failing source; the test does not reach the fallback")
+	}
+
+	before := time.Now().UnixMilli()
+	seen := map[string]bool{}
+	for range 1000 {
+		id := New()
+		u, err := uuid.Parse(id)
+		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || !Valid(id) {
+			t.Fatalf("New() = %q without a random source, want a UUIDv7 (err %v)", id, err)
+		}
+		sec, nsec := u.Time().UnixTime()
+		if ms := sec*1000 + nsec/1e6; ms < before || ms > time.Now().UnixMilli() {
+			t.Fatalf("%q has timestamp %d, want the current time", id, ms)
+		}
+		if seen[id] {
+			t.Fatalf("New() returned %q twice without a random source", id)
+		}
+		seen[id] = true
+	}
 }

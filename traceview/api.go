@@ -31,15 +31,30 @@ type apiError struct {
 	TraceID string `json:"traceID,omitempty"`
 }
 
-// api serves the Jaeger-compatible query API and the web UI.
-type api struct {
-	store *Store
-	log   *slog.Logger
-	now   func() time.Time
+// stores are what the API reads.
+type stores struct {
+	spans   *Store
+	logs    *LogStore
+	metrics *MetricStore
 }
 
-func newUIHandler(store *Store, log *slog.Logger) (http.Handler, error) {
-	a := &api{store: store, log: log, now: time.Now}
+// api serves the Jaeger-compatible query API and the web UI.
+type api struct {
+	store   *Store
+	logs    *LogStore
+	metrics *MetricStore
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+func newUIHandler(st stores, log *slog.Logger) (http.Handler, error) {
+	if st.logs == nil { // a handler over spans alone, as tests build it
+		st.logs, _ = NewLogStore(1)
+	}
+	if st.metrics == nil {
+		st.metrics, _ = NewMetricStore(1)
+	}
+	a := &api{store: st.spans, logs: st.logs, metrics: st.metrics, log: log, now: time.Now}
 	static, err := fs.Sub(webFS, "web")
 	if err != nil {
 		return nil, fmt.Errorf("traceview: embedded web files: %w", err)
@@ -51,6 +66,10 @@ func newUIHandler(store *Store, log *slog.Logger) (http.Handler, error) {
 	mux.HandleFunc("GET /api/traces", a.traces)
 	mux.HandleFunc("GET /api/traces/{traceID}", a.trace)
 	mux.HandleFunc("GET /api/dependencies", a.dependencies)
+	mux.HandleFunc("GET /api/traces/{traceID}/logs", a.traceLogs)
+	mux.HandleFunc("GET /api/logs", a.findLogs)
+	mux.HandleFunc("GET /api/metrics/{metric}", a.redMetrics)
+	mux.HandleFunc("GET /api/instruments", a.instruments)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -64,6 +83,9 @@ func newUIHandler(store *Store, log *slog.Logger) (http.Handler, error) {
 	mux.HandleFunc("GET /search", index)
 	mux.HandleFunc("GET /trace/{id}", index)
 	mux.HandleFunc("GET /dependencies", index)
+	for _, page := range []string{"/compare", "/logs", "/monitor", "/metrics"} {
+		mux.HandleFunc("GET "+page, index)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/search", http.StatusFound)
 	})

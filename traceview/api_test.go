@@ -14,7 +14,7 @@ func newTestUI(t *testing.T) (http.Handler, *Store) {
 	s := newTestStore(t, 1000)
 	rss, _, _ := demoTraces(time.Now().Add(-time.Minute), 1)
 	s.Ingest(rss)
-	h, err := newUIHandler(s, testLogger(t))
+	h, err := newUIHandler(stores{spans: s}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func BenchmarkQuery(b *testing.B) {
 			s.Operations("web", "")
 		}
 	})
-	ui, err := newUIHandler(s, slog.New(slog.DiscardHandler))
+	ui, err := newUIHandler(stores{spans: s}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

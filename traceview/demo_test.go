@@ -1,6 +1,7 @@
 package traceview
 
 import (
+	"crypto/sha256"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -155,4 +156,57 @@ func demoChain(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int) 
 	var b demoBuilder
 	b.add(now, trace, base, spans, nil)
 	return b.out, trace, len(spans)
+}
+
+// demoApp returns one trace shaped like the demo's (examples/demo), with its
+// seven service names: http-svc calls http-cache-svc and http-sec-svc, which
+// publishes to Kafka; kafka-svc writes SQL and publishes to RabbitMQ;
+// amqp-svc publishes to SNS (which feeds the queue) and to SQS directly, so
+// sqs-svc processes two deliveries and calls grpc-svc twice. The delivery
+// through SNS finishes first, so its branch is off the critical path. It
+// returns the trace ID, the span count and the indexes of the spans off the
+// critical path.
+func demoApp(now time.Time, n uint64) ([]*tracepb.ResourceSpans, []byte, int, []int) {
+	// A random-looking trace ID, as a real SDK makes, so screenshots look
+	// like the real thing.
+	sum := sha256.Sum256([]byte{byte(n >> 8), byte(n)})
+	trace := sum[:16]
+	base := 0x100*n + 0x6000
+	ms := time.Millisecond
+	msg := func(system, dest string) []*commonpb.KeyValue {
+		return []*commonpb.KeyValue{kv("messaging.system", system), kv("messaging.destination.name", dest)}
+	}
+	greet := []*commonpb.KeyValue{kv("rpc.system", "grpc"), kv("rpc.service", "patron.examples.demo.Greeter"), kv("rpc.method", "SayHello")}
+	const sayHello = "patron.examples.demo.Greeter/SayHello"
+	spans := []demoSpan{
+		{svc: "http-svc", name: "POST /api", kind: tracepb.Span_SPAN_KIND_SERVER, parent: -1, dur: 60 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.request.method", "POST"), kv("http.route", "/api"), kvInt("http.response.status_code", 201)}},
+		{svc: "http-svc", name: "GET", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 0, start: 2 * ms, dur: 6 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.request.method", "GET"), kv("server.address", "127.0.0.1")}},
+		{svc: "http-cache-svc", name: "GET /greeting/{name}", kind: tracepb.Span_SPAN_KIND_SERVER, parent: 1, start: 3 * ms, dur: 4 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.route", "/greeting/{name}")}},
+		{svc: "http-cache-svc", name: "GET", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 2, start: 4 * ms, dur: 1 * ms,
+			attrs: []*commonpb.KeyValue{kv("db.system.name", "redis"), kv("db.operation.name", "GET")}},
+		{svc: "http-svc", name: "POST", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 0, start: 10 * ms, dur: 30 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.request.method", "POST"), kv("server.address", "127.0.0.1")}},
+		{svc: "http-sec-svc", name: "POST /users", kind: tracepb.Span_SPAN_KIND_SERVER, parent: 4, start: 11 * ms, dur: 28 * ms,
+			attrs: []*commonpb.KeyValue{kv("http.route", "/users"), kvInt("http.response.status_code", 201)}},
+		{svc: "http-sec-svc", name: "publish patron-topic", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 5, start: 20 * ms, dur: 15 * ms, attrs: msg("kafka", "patron-topic")},
+		{svc: "kafka-svc", name: "process patron-topic", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 6, start: 45 * ms, dur: 45 * ms, attrs: msg("kafka", "patron-topic"), link: sid(base + 6)},
+		{svc: "kafka-svc", name: "INSERT patron_users", kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 7, start: 50 * ms, dur: 12 * ms,
+			attrs: []*commonpb.KeyValue{kv("db.system.name", "postgresql"), kv("db.query.text", "INSERT INTO patron_users (name) VALUES ($1)")}},
+		{svc: "kafka-svc", name: "publish patron", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 7, start: 65 * ms, dur: 15 * ms, attrs: msg("rabbitmq", "patron")},
+		{svc: "amqp-svc", name: "process patron", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 9, start: 85 * ms, dur: 45 * ms, attrs: msg("rabbitmq", "patron"), link: sid(base + 9)},
+		{svc: "amqp-svc", name: "publish patron-topic", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 10, start: 90 * ms, dur: 10 * ms, attrs: msg("aws_sns", "patron-topic")},
+		{svc: "amqp-svc", name: "publish patron", kind: tracepb.Span_SPAN_KIND_PRODUCER, parent: 10, start: 102 * ms, dur: 10 * ms, attrs: msg("aws_sqs", "patron")},
+		{svc: "sqs-svc", name: "process patron", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 11, start: 115 * ms, dur: 35 * ms, attrs: msg("aws_sqs", "patron"), link: sid(base + 11)},
+		{svc: "sqs-svc", name: sayHello, kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 13, start: 120 * ms, dur: 20 * ms, attrs: greet},
+		{svc: "grpc-svc", name: sayHello, kind: tracepb.Span_SPAN_KIND_SERVER, parent: 14, start: 122 * ms, dur: 16 * ms, attrs: greet},
+		{svc: "sqs-svc", name: "process patron", kind: tracepb.Span_SPAN_KIND_CONSUMER, parent: 12, start: 118 * ms, dur: 57 * ms, attrs: msg("aws_sqs", "patron"), link: sid(base + 12)},
+		{svc: "sqs-svc", name: sayHello, kind: tracepb.Span_SPAN_KIND_CLIENT, parent: 16, start: 150 * ms, dur: 20 * ms, attrs: greet},
+		{svc: "grpc-svc", name: sayHello, kind: tracepb.Span_SPAN_KIND_SERVER, parent: 17, start: 152 * ms, dur: 16 * ms, attrs: greet},
+	}
+	var b demoBuilder
+	b.add(now, trace, base, spans, nil)
+	return b.out, trace, len(spans), []int{11, 13, 14, 15}
 }

@@ -146,9 +146,9 @@ func TestOTLPHTTPRejectsBadRequests(t *testing.T) {
 		t.Errorf("GET: status %d", rec.Code)
 	}
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/metrics", nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/profiles", nil))
 	if rec.Code != http.StatusNotFound {
-		t.Errorf("POST /v1/metrics: status %d", rec.Code)
+		t.Errorf("POST /v1/profiles: status %d", rec.Code)
 	}
 	if s.SpanCount() != 0 {
 		t.Errorf("bad requests stored %d spans", s.SpanCount())
@@ -202,8 +202,10 @@ func TestRegisterGRPC(t *testing.T) {
 	}
 	srv := grpc.NewServer()
 	v.RegisterGRPC(srv)
-	if _, ok := srv.GetServiceInfo()["opentelemetry.proto.collector.trace.v1.TraceService"]; !ok {
-		t.Error("TraceService not registered")
+	for _, svc := range []string{"trace.v1.TraceService", "logs.v1.LogsService", "metrics.v1.MetricsService"} {
+		if _, ok := srv.GetServiceInfo()["opentelemetry.proto.collector."+svc]; !ok {
+			t.Errorf("%s not registered", svc)
+		}
 	}
 	srv.Stop()
 }
@@ -241,7 +243,7 @@ func FuzzOTLPJSON(f *testing.F) {
 		f.Fatal(err)
 	}
 	h := &otlpHTTP{store: s, log: slog.New(slog.DiscardHandler), maxBody: 1 << 20}
-	ui, err := newUIHandler(s, slog.New(slog.DiscardHandler))
+	ui, err := newUIHandler(stores{spans: s}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}

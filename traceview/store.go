@@ -1,13 +1,13 @@
 package traceview
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"slices"
 	"sync"
-	"time"
+	"unsafe"
+
+	"github.com/patron-go/patron/internal/option"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -17,6 +17,12 @@ const (
 	// for a long local debugging session, small enough (a few hundred MB at
 	// most) for a laptop.
 	DefaultMaxSpans = 200_000
+
+	// DefaultMaxStoreBytes bounds the memory of the stored spans whatever
+	// their size: 200,000 spans with large attribute values would otherwise
+	// hold gigabytes. Typical spans (about 1 KB here) reach DefaultMaxSpans
+	// first.
+	DefaultMaxStoreBytes = 256 << 20
 
 	// DefaultQueryLimit is the number of traces a search returns when the
 	// query does not say, as in jaeger-query.
@@ -41,11 +47,13 @@ const (
 // concurrent use.
 type Store struct {
 	maxSpans int
+	maxBytes int64
 	in       *interner
 	seed     maphash.Seed
 
 	mu        sync.RWMutex
 	spanCount int
+	bytes     int64 // estimated memory of the stored spans, see spanBytes
 	traces    map[traceID]*storedTrace
 	// order holds live traces by sequence number: order[i] has sequence
 	// base+i. Eviction pops from the front, so every index can refer to a
@@ -55,7 +63,8 @@ type Store struct {
 	services map[string]*serviceIndex
 	ops      map[opKey]*posting
 	tags     []posting
-	evicted  int // spans evicted since the last sweep of dead index entries
+	red      map[redKey]*redSeries // RED aggregates, see red.go
+	evicted  int                   // spans evicted since the last sweep of dead index entries
 }
 
 // storedTrace is an assembled trace. Its span slice only grows by appending under
@@ -68,6 +77,7 @@ type storedTrace struct {
 	minStart int64
 	maxEnd   int64
 	maxDur   int64 // longest span, to skip traces a minDuration rules out
+	bytes    int64
 }
 
 type serviceIndex struct {
@@ -114,24 +124,95 @@ func (p *posting) trim(base uint64) {
 
 func (p *posting) size() int { return len(p.seqs) - p.head }
 
-// NewStore returns an empty store that keeps at most maxSpans spans.
-func NewStore(maxSpans int) (*Store, error) {
+// StoreOption configures a Store.
+type StoreOption func(*Store) error
+
+// WithStoreMaxBytes bounds the store by the estimated memory of its spans
+// (default DefaultMaxStoreBytes): the oldest traces are evicted beyond it,
+// as beyond the maximum number of spans.
+func WithStoreMaxBytes(n int64) StoreOption {
+	return func(s *Store) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max store bytes must be positive, got %d", n)
+		}
+		s.maxBytes = n
+		return nil
+	}
+}
+
+// NewStore returns an empty store that keeps at most maxSpans spans, and at
+// most DefaultMaxStoreBytes of them unless an option says otherwise.
+func NewStore(maxSpans int, opts ...StoreOption) (*Store, error) {
 	if maxSpans <= 0 {
 		return nil, fmt.Errorf("traceview: max spans must be positive, got %d", maxSpans)
 	}
-	return &Store{
+	s := &Store{
 		maxSpans: maxSpans,
+		maxBytes: DefaultMaxStoreBytes,
 		in:       newInterner(),
 		seed:     maphash.MakeSeed(),
 		traces:   make(map[traceID]*storedTrace),
 		services: make(map[string]*serviceIndex),
 		ops:      make(map[opKey]*posting),
 		tags:     make([]posting, tagBuckets),
-	}, nil
+		red:      make(map[redKey]*redSeries),
+	}
+	if err := option.Apply("traceview", s, opts); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // MaxSpans returns the store's capacity.
 func (s *Store) MaxSpans() int { return s.maxSpans }
+
+// MaxBytes returns the store's bound on the memory of its spans.
+func (s *Store) MaxBytes() int64 { return s.maxBytes }
+
+// Bytes returns the estimated memory of the spans held now.
+func (s *Store) Bytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.bytes
+}
+
+// Sizes of the stored forms, for the byte bound. Strings up to internMaxLen
+// are shared through the interner, whose own size is bounded, so only
+// longer ones (and binary values, never interned) count for each span.
+const (
+	spanStructBytes  = int64(unsafe.Sizeof(span{})) + 8 // and its pointer
+	attrStructBytes  = int64(unsafe.Sizeof(attr{})) + 8 // and its tag posting
+	eventStructBytes = int64(unsafe.Sizeof(event{}))
+	linkStructBytes  = int64(unsafe.Sizeof(link{}))
+)
+
+func attrsBytes(attrs []attr) int64 {
+	n := int64(len(attrs)) * attrStructBytes
+	for _, a := range attrs {
+		if len(a.str) > internMaxLen || a.typ == typeBinary {
+			n += int64(len(a.str))
+		}
+		if len(a.key) > internMaxLen {
+			n += int64(len(a.key))
+		}
+	}
+	return n
+}
+
+// spanBytes estimates the memory a stored span holds.
+func spanBytes(sp *span) int64 {
+	n := spanStructBytes + attrsBytes(sp.attrs) + int64(len(sp.statusMsg))
+	if len(sp.name) > internMaxLen {
+		n += int64(len(sp.name))
+	}
+	for _, e := range sp.events {
+		n += eventStructBytes + attrsBytes(e.attrs)
+	}
+	for _, l := range sp.links {
+		n += linkStructBytes + attrsBytes(l.attrs)
+	}
+	return n
+}
 
 // SpanCount returns the number of spans held now.
 func (s *Store) SpanCount() int {
@@ -168,9 +249,19 @@ func (s *Store) Ingest(rss []*tracepb.ResourceSpans) IngestResult {
 // ingestProto adds the spans of an encoded OTLP ExportTraceServiceRequest.
 // It decodes with the fast path and falls back to the generated types when
 // that gives up; an error means the payload is malformed.
-func (s *Store) ingestProto(body []byte) (IngestResult, error) {
-	conv, err := s.in.decodeProto(body)
+// Over lim, it returns an error wrapping errTooLarge, having allocated
+// little: the fast path grows its spans only as they pass validation, and
+// the reference path runs only once a scan of the wire bytes has bounded
+// what it would allocate.
+func (s *Store) ingestProto(body []byte, lim limits) (IngestResult, error) {
+	conv, err := s.in.decodeProto(body, lim)
+	if errors.Is(err, errTooLarge) {
+		return IngestResult{}, err
+	}
 	if err != nil {
+		if err := lim.check(body, kTraceRequest); err != nil {
+			return IngestResult{}, err
+		}
 		req, err := decodeOTLPProto(body)
 		if err != nil {
 			return IngestResult{}, err
@@ -221,6 +312,9 @@ func (s *Store) add(spans []*span) {
 			}
 		}
 		t.spans = append(t.spans, sp)
+		size := spanBytes(sp)
+		t.bytes += size
+		s.bytes += size
 		t.minStart = min(t.minStart, sp.start)
 		t.maxEnd = max(t.maxEnd, sp.end)
 		t.maxDur = max(t.maxDur, sp.duration())
@@ -230,9 +324,10 @@ func (s *Store) add(spans []*span) {
 			from = ends[i-1]
 		}
 		s.index(t, sp, buckets[from:ends[i]])
+		s.redAdd(sp)
 		lastTrace = t
 	}
-	for s.spanCount > s.maxSpans && len(s.order) > 0 {
+	for (s.spanCount > s.maxSpans || s.bytes > s.maxBytes) && len(s.order) > 0 {
 		s.evictOldest()
 	}
 	if s.evicted >= s.maxSpans {
@@ -283,8 +378,10 @@ func (s *Store) evictOldest() {
 	}
 	delete(s.traces, t.id)
 	s.spanCount -= len(t.spans)
+	s.bytes -= t.bytes
 	s.evicted += len(t.spans)
 	for _, sp := range t.spans {
+		s.redRemove(sp)
 		svc := s.services[sp.res.service]
 		if svc == nil {
 			continue
@@ -338,299 +435,4 @@ func (s *Store) traceBySeq(seq uint64) *storedTrace {
 		return nil
 	}
 	return s.order[seq-s.base]
-}
-
-// Query selects traces. A trace matches when one of its spans matches every
-// given criterion at once, as in Jaeger: that span is of Service, named
-// Operation, carries all Tags (span attributes, resource attributes, or the
-// derived span.kind, error, otel.status_code, otel.status_description and
-// otel.scope.name tags), lasts between MinDuration and MaxDuration, and
-// starts between Start and End. Zero values mean "any".
-type Query struct {
-	Service     string
-	Operation   string
-	Tags        map[string]string
-	Start, End  time.Time
-	MinDuration time.Duration
-	MaxDuration time.Duration
-	// Limit is the most traces to return: DefaultQueryLimit when 0, at most
-	// MaxQueryLimit.
-	Limit int
-}
-
-// ErrInvalidQuery is wrapped by the errors FindTraces returns for queries
-// that cannot match anything by construction.
-var ErrInvalidQuery = errors.New("traceview: invalid query")
-
-type matcher struct {
-	Query
-	start, end int64
-	minDur     int64
-	maxDur     int64
-}
-
-// FindTraces returns the traces that match q, the most recently received
-// first, as Jaeger JSON model values.
-func (s *Store) FindTraces(q Query) ([]Trace, error) {
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("%w: negative limit %d", ErrInvalidQuery, q.Limit)
-	}
-	if q.MinDuration < 0 || q.MaxDuration < 0 || (q.MaxDuration > 0 && q.MinDuration > q.MaxDuration) {
-		return nil, fmt.Errorf("%w: duration range %v..%v", ErrInvalidQuery, q.MinDuration, q.MaxDuration)
-	}
-	if !q.Start.IsZero() && !q.End.IsZero() && q.End.Before(q.Start) {
-		return nil, fmt.Errorf("%w: end %v before start %v", ErrInvalidQuery, q.End, q.Start)
-	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = DefaultQueryLimit
-	}
-	limit = min(limit, MaxQueryLimit)
-	m := matcher{Query: q, start: minInt64, end: maxInt64, minDur: int64(q.MinDuration), maxDur: maxInt64}
-	if !q.Start.IsZero() {
-		m.start = q.Start.UnixNano()
-	}
-	if !q.End.IsZero() {
-		m.end = q.End.UnixNano()
-	}
-	if q.MaxDuration > 0 {
-		m.maxDur = int64(q.MaxDuration)
-	}
-
-	found := s.find(&m, limit)
-	out := make([]Trace, len(found))
-	for i, f := range found {
-		out[i] = toJaegerTrace(f.id, f.spans)
-	}
-	slices.SortStableFunc(out, func(a, b Trace) int { return cmp.Compare(traceStart(b), traceStart(a)) })
-	return out, nil
-}
-
-const (
-	minInt64 = -1 << 63
-	maxInt64 = 1<<63 - 1
-)
-
-func traceStart(t Trace) int64 {
-	if len(t.Spans) == 0 {
-		return 0
-	}
-	st := t.Spans[0].StartTime
-	for _, sp := range t.Spans[1:] {
-		st = min(st, sp.StartTime)
-	}
-	return st
-}
-
-// snapshot is a trace's spans as of a read: the slice header was copied under
-// the read lock, and the spans it covers are immutable.
-type snapshot struct {
-	id    traceID
-	spans []*span
-}
-
-func (s *Store) find(m *matcher, limit int) []snapshot {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-
-	// Pick the shortest posting list among the criteria that have one.
-	var best *posting
-	consider := func(p *posting) {
-		if best == nil || p.size() < best.size() {
-			best = p
-		}
-	}
-	if m.Service != "" {
-		svc := s.services[m.Service]
-		if svc == nil {
-			return nil
-		}
-		consider(&svc.post)
-		if m.Operation != "" {
-			op := s.ops[opKey{m.Service, m.Operation}]
-			if op == nil {
-				return nil
-			}
-			consider(op)
-		}
-	}
-	for k, v := range m.Tags {
-		consider(&s.tags[s.tagHash(k, []byte(v))])
-	}
-
-	var out []snapshot
-	check := func(t *storedTrace) bool {
-		if t == nil || t.maxDur < m.minDur || t.maxEnd < m.start || t.minStart > m.end {
-			return false
-		}
-		for _, sp := range t.spans {
-			if s.spanMatches(m, sp) {
-				out = append(out, snapshot{id: t.id, spans: t.spans[:len(t.spans):len(t.spans)]})
-				return len(out) >= limit
-			}
-		}
-		return false
-	}
-	if best == nil {
-		for i := len(s.order) - 1; i >= 0; i-- {
-			if check(s.order[i]) {
-				break
-			}
-		}
-		return out
-	}
-	seen := make(map[uint64]struct{})
-	for i := len(best.seqs) - 1; i >= best.head; i-- {
-		seq := best.seqs[i]
-		if seq < s.base {
-			continue
-		}
-		if _, dup := seen[seq]; dup {
-			continue
-		}
-		seen[seq] = struct{}{}
-		if check(s.traceBySeq(seq)) {
-			break
-		}
-	}
-	return out
-}
-
-func (s *Store) spanMatches(m *matcher, sp *span) bool {
-	if m.Service != "" && sp.res.service != m.Service {
-		return false
-	}
-	if m.Operation != "" && sp.name != m.Operation {
-		return false
-	}
-	if d := sp.duration(); d < m.minDur || d > m.maxDur {
-		return false
-	}
-	if sp.start < m.start || sp.start > m.end {
-		return false
-	}
-	if len(m.Tags) == 0 {
-		return true
-	}
-	var synth [8]attr
-	syn := sp.syntheticAttrs(synth[:0])
-	for k, v := range m.Tags {
-		if !hasTag(sp.attrs, k, v) && !hasTag(sp.res.attrs, k, v) && !hasTag(syn, k, v) {
-			return false
-		}
-	}
-	return true
-}
-
-func hasTag(attrs []attr, k, v string) bool {
-	for _, a := range attrs {
-		if a.key == k && a.valueEquals(v) {
-			return true
-		}
-	}
-	return false
-}
-
-// Trace returns the trace with the given hex ID (32 hex digits, or fewer for
-// Jaeger's 64-bit IDs).
-func (s *Store) Trace(id string) (Trace, bool) {
-	tid, ok := parseTraceID(id)
-	if !ok {
-		return Trace{}, false
-	}
-	s.mu.RLock()
-	t := s.traces[tid]
-	var spans []*span
-	if t != nil {
-		spans = t.spans[:len(t.spans):len(t.spans)]
-	}
-	s.mu.RUnlock()
-	if t == nil {
-		return Trace{}, false
-	}
-	return toJaegerTrace(tid, spans), true
-}
-
-// Services returns the names of the services with stored spans, sorted.
-func (s *Store) Services() []string {
-	s.mu.RLock()
-	out := make([]string, 0, len(s.services))
-	for name := range s.services {
-		out = append(out, name)
-	}
-	s.mu.RUnlock()
-	slices.Sort(out)
-	return out
-}
-
-// Operations returns the span names of a service with their kinds, sorted.
-// A non-empty spanKind (server, client, producer, consumer, internal) keeps
-// only operations of that kind.
-func (s *Store) Operations(service, spanKind string) []Operation {
-	s.mu.RLock()
-	svc := s.services[service]
-	var out []Operation
-	if svc != nil {
-		out = make([]Operation, 0, len(svc.ops))
-		for o := range svc.ops {
-			if spanKind == "" || o.SpanKind == spanKind {
-				out = append(out, o)
-			}
-		}
-	}
-	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Operation) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.SpanKind, b.SpanKind))
-	})
-	return out
-}
-
-// Dependencies returns the calls between services seen in spans that start
-// within [end-lookback, end]: one edge per parent/child span pair whose
-// services differ, counted. A zero end means now; a zero lookback means all
-// stored spans.
-func (s *Store) Dependencies(end time.Time, lookback time.Duration) []Dependency {
-	hi, lo := int64(maxInt64), int64(minInt64)
-	if !end.IsZero() {
-		hi = end.UnixNano()
-	}
-	if lookback > 0 {
-		if end.IsZero() {
-			end = time.Now()
-			hi = end.UnixNano()
-		}
-		lo = end.Add(-lookback).UnixNano()
-	}
-	type edge struct{ parent, child string }
-	counts := make(map[edge]uint64)
-	byID := make(map[spanID]string)
-
-	s.mu.RLock()
-	for _, t := range s.order {
-		if t.maxEnd < lo || t.minStart > hi {
-			continue
-		}
-		clear(byID)
-		for _, sp := range t.spans {
-			byID[sp.spanID] = sp.res.service
-		}
-		for _, sp := range t.spans {
-			if sp.parentID.isZero() || sp.start < lo || sp.start > hi {
-				continue
-			}
-			if parent, ok := byID[sp.parentID]; ok && parent != sp.res.service {
-				counts[edge{parent, sp.res.service}]++
-			}
-		}
-	}
-	s.mu.RUnlock()
-
-	out := make([]Dependency, 0, len(counts))
-	for e, n := range counts {
-		out = append(out, Dependency{Parent: e.parent, Child: e.child, CallCount: n})
-	}
-	slices.SortFunc(out, func(a, b Dependency) int {
-		return cmp.Or(cmp.Compare(a.Parent, b.Parent), cmp.Compare(a.Child, b.Child))
-	})
-	return out
 }

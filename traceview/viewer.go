@@ -14,7 +14,11 @@ import (
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+
+	"github.com/patron-go/patron/internal/option"
 )
 
 // Default listen addresses: Jaeger's and OTLP's well-known ports, on the
@@ -31,7 +35,13 @@ const (
 type config struct {
 	uiAddr, httpAddr, grpcAddr string
 	maxSpans                   int
+	maxStoreBytes              int64
+	maxLogs                    int
+	maxLogBytes                int64
+	maxPoints                  int
+	maxPointBytes              int64
 	maxBody                    int64
+	lim                        limits
 	shutdown                   time.Duration
 	log                        *slog.Logger
 }
@@ -77,6 +87,94 @@ func WithMaxSpans(n int) Option {
 			return fmt.Errorf("traceview: max spans must be positive, got %d", n)
 		}
 		c.maxSpans = n
+		return nil
+	}
+}
+
+// WithMaxStoreBytes bounds the span store by the memory its spans take
+// (default DefaultMaxStoreBytes), as WithMaxSpans bounds it by count: the
+// oldest traces are evicted beyond either. Large attribute values make a
+// few spans cost what many small ones do.
+func WithMaxStoreBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max store bytes must be positive, got %d", n)
+		}
+		c.maxStoreBytes = n
+		return nil
+	}
+}
+
+// WithMaxLogRecords bounds the log store (default DefaultMaxLogRecords);
+// the oldest records are evicted beyond it.
+func WithMaxLogRecords(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max log records must be positive, got %d", n)
+		}
+		c.maxLogs = n
+		return nil
+	}
+}
+
+// WithMaxLogBytes bounds the log store by the memory of its records
+// (default DefaultMaxLogBytes).
+func WithMaxLogBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max log bytes must be positive, got %d", n)
+		}
+		c.maxLogBytes = n
+		return nil
+	}
+}
+
+// WithMaxMetricPoints bounds the metric store (default
+// DefaultMaxMetricPoints); the oldest data points are evicted beyond it.
+func WithMaxMetricPoints(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max metric points must be positive, got %d", n)
+		}
+		c.maxPoints = n
+		return nil
+	}
+}
+
+// WithMaxMetricBytes bounds the metric store by the memory of its points
+// (default DefaultMaxMetricBytes).
+func WithMaxMetricBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max metric bytes must be positive, got %d", n)
+		}
+		c.maxPointBytes = n
+		return nil
+	}
+}
+
+// WithMaxExportItems caps the spans, log records or metric data points of
+// one export request (default DefaultMaxExportItems); a request over it is
+// refused with HTTP 413 or gRPC ResourceExhausted.
+func WithMaxExportItems(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max export items must be positive, got %d", n)
+		}
+		c.lim.maxItems = n
+		return nil
+	}
+}
+
+// WithMaxExportAttrBytes caps the attribute data of one export request, as
+// held once decoded (default DefaultMaxExportAttrBytes); a request over it
+// is refused with HTTP 413 or gRPC ResourceExhausted.
+func WithMaxExportAttrBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("traceview: max export attribute bytes must be positive, got %d", n)
+		}
+		c.lim.maxCost = n
 		return nil
 	}
 }
@@ -129,11 +227,13 @@ type Addrs struct {
 // Jaeger-compatible query API with a web UI on top. It is a Patron
 // component: Run serves until its context is cancelled.
 type Viewer struct {
-	cfg   config
-	store *Store
-	ui    http.Handler
-	otlp  *otlpHTTP
-	grpc  *otlpGRPC
+	cfg     config
+	store   *Store
+	logs    *LogStore
+	metrics *MetricStore
+	ui      http.Handler
+	otlp    *otlpHTTP
+	grpc    *otlpGRPC
 
 	mu      sync.Mutex
 	started bool
@@ -145,57 +245,78 @@ type Viewer struct {
 // New returns a Viewer configured by opts. Nothing listens until Run.
 func New(opts ...Option) (*Viewer, error) {
 	cfg := config{
-		uiAddr:   DefaultUIAddr,
-		httpAddr: DefaultOTLPHTTPAddr,
-		grpcAddr: DefaultOTLPGRPCAddr,
-		maxSpans: DefaultMaxSpans,
-		maxBody:  DefaultMaxBodyBytes,
-		shutdown: DefaultShutdownTimeout,
-		log:      slog.Default(),
+		uiAddr:        DefaultUIAddr,
+		httpAddr:      DefaultOTLPHTTPAddr,
+		grpcAddr:      DefaultOTLPGRPCAddr,
+		maxSpans:      DefaultMaxSpans,
+		maxStoreBytes: DefaultMaxStoreBytes,
+		maxLogs:       DefaultMaxLogRecords,
+		maxLogBytes:   DefaultMaxLogBytes,
+		maxPoints:     DefaultMaxMetricPoints,
+		maxPointBytes: DefaultMaxMetricBytes,
+		maxBody:       DefaultMaxBodyBytes,
+		lim:           defaultLimits(),
+		shutdown:      DefaultShutdownTimeout,
+		log:           slog.Default(),
 	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("traceview: nil option")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("traceview", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if cfg.uiAddr == "" && cfg.httpAddr == "" && cfg.grpcAddr == "" {
 		return nil, errors.New("traceview: every listener is disabled")
 	}
-	store, err := NewStore(cfg.maxSpans)
+	store, err := NewStore(cfg.maxSpans, WithStoreMaxBytes(cfg.maxStoreBytes))
 	if err != nil {
 		return nil, err
 	}
-	ui, err := newUIHandler(store, cfg.log)
+	logs, err := NewLogStore(cfg.maxLogs, WithLogStoreMaxBytes(cfg.maxLogBytes))
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := NewMetricStore(cfg.maxPoints, WithMetricStoreMaxBytes(cfg.maxPointBytes))
+	if err != nil {
+		return nil, err
+	}
+	ui, err := newUIHandler(stores{spans: store, logs: logs, metrics: metrics}, cfg.log)
 	if err != nil {
 		return nil, err
 	}
 	return &Viewer{
-		cfg:   cfg,
-		store: store,
-		ui:    ui,
-		otlp:  &otlpHTTP{store: store, log: cfg.log, maxBody: cfg.maxBody},
-		grpc:  &otlpGRPC{store: store, log: cfg.log},
-		ready: make(chan struct{}),
+		cfg:     cfg,
+		store:   store,
+		logs:    logs,
+		metrics: metrics,
+		ui:      ui,
+		otlp:    &otlpHTTP{store: store, logs: logs, metrics: metrics, log: cfg.log, maxBody: cfg.maxBody, lim: cfg.lim},
+		grpc:    &otlpGRPC{store: store, logs: logs, metrics: metrics, log: cfg.log, lim: cfg.lim},
+		ready:   make(chan struct{}),
 	}, nil
 }
 
-// Store returns the viewer's store, for in-process ingestion and queries.
+// Store returns the viewer's span store, for in-process ingestion and
+// queries.
 func (v *Viewer) Store() *Store { return v.store }
+
+// Logs returns the viewer's log store.
+func (v *Viewer) Logs() *LogStore { return v.logs }
+
+// Metrics returns the viewer's metric store.
+func (v *Viewer) Metrics() *MetricStore { return v.metrics }
 
 // Handler returns the web UI and query API handler, to mount elsewhere.
 func (v *Viewer) Handler() http.Handler { return v.ui }
 
-// OTLPHandler returns the OTLP/HTTP receiver (POST /v1/traces), to mount
-// elsewhere.
+// OTLPHandler returns the OTLP/HTTP receiver (POST /v1/traces, /v1/logs
+// and /v1/metrics), to mount elsewhere.
 func (v *Viewer) OTLPHandler() http.Handler { return v.otlp }
 
-// RegisterGRPC registers the OTLP TraceService on another gRPC server, for
-// processes that already run one.
+// RegisterGRPC registers the OTLP TraceService, LogsService and
+// MetricsService on another gRPC server, for processes that already run
+// one.
 func (v *Viewer) RegisterGRPC(s grpc.ServiceRegistrar) {
 	coltracepb.RegisterTraceServiceServer(s, v.grpc)
+	collogspb.RegisterLogsServiceServer(s, otlpLogsGRPC{g: v.grpc})
+	colmetricspb.RegisterMetricsServiceServer(s, otlpMetricsGRPC{g: v.grpc})
 }
 
 // Ready blocks until Run has bound every listener, and returns the error
@@ -277,6 +398,8 @@ func (v *Viewer) Run(ctx context.Context) (err error) {
 			grpc.ForceServerCodecV2(rawCodec{proto: encoding.GetCodecV2(grpcproto.Name)}),
 		)
 		gs.RegisterService(v.grpc.serviceDesc(), v.grpc)
+		gs.RegisterService(v.grpc.logsDesc(), otlpLogsGRPC{g: v.grpc})
+		gs.RegisterService(v.grpc.metricsDesc(), otlpMetricsGRPC{g: v.grpc})
 		wg.Go(func() {
 			if e := gs.Serve(lns.grpc); e != nil && !errors.Is(e, grpc.ErrServerStopped) {
 				fail(fmt.Errorf("traceview: OTLP/gRPC server: %w", e))

@@ -2,6 +2,7 @@ package traceview
 
 import (
 	"errors"
+	"fmt"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -38,8 +39,9 @@ const (
 	fScopeSpansScope = 1
 	fScopeSpansSpans = 2
 
-	fScopeName    = 1
-	fScopeVersion = 2
+	fScopeName       = 1
+	fScopeVersion    = 2
+	fScopeAttributes = 3
 
 	fSpanTraceID    = 1
 	fSpanSpanID     = 2
@@ -122,10 +124,13 @@ func nextField(b []byte) (field, []byte, error) {
 func (f field) is(num protowire.Number, typ protowire.Type) bool { return f.num == num && f.typ == typ }
 
 type wireDecoder struct {
-	in    *interner
-	res   convertResult
+	in  *interner
+	res convertResult
+	bud budget
+	// block is where valid spans go; it is allocated in pieces as spans
+	// pass validation, never up front for the count on the wire.
 	block []span
-	bi    int
+	left  int    // spans on the wire not yet decoded
 	arena []attr // attributes of the request's spans, handed out in pieces
 	attrs []attr // one span's attributes while decoding it
 	evs   [][]byte
@@ -153,14 +158,18 @@ func (d *wireDecoder) str(b []byte) (string, bool) {
 }
 
 // decodeProto decodes an OTLP ExportTraceServiceRequest, or returns an error
-// when the caller must use the reference path.
-func (in *interner) decodeProto(b []byte) (convertResult, error) {
+// when the caller must use the reference path (errGiveUp), or one wrapping
+// errTooLarge when the request is over lim.
+func (in *interner) decodeProto(b []byte, lim limits) (convertResult, error) {
 	n, err := countSpans(b)
 	if err != nil {
 		return convertResult{}, err
 	}
-	d := &wireDecoder{in: in, block: make([]span, n)}
-	d.res.spans = make([]*span, 0, n)
+	d := &wireDecoder{in: in, bud: lim.budget(), left: n}
+	if n > d.bud.maxItems {
+		return convertResult{}, fmt.Errorf("%w: %d spans in one request, at most %d", errTooLarge, n, d.bud.maxItems)
+	}
+	d.res.spans = make([]*span, 0, min(n, 512))
 	for len(b) > 0 {
 		var f field
 		if f, b, err = nextField(b); err != nil {
@@ -205,6 +214,16 @@ func eachField(b []byte, num protowire.Number, fn func([]byte) error) error {
 }
 
 func (d *wireDecoder) resourceSpans(b []byte) error {
+	r, err := d.resourceOf(b)
+	if err != nil {
+		return err
+	}
+	return eachField(b, fResourceSpansScopeSpans, func(ss []byte) error { return d.scopeSpans(ss, r) })
+}
+
+// resourceOf interns the resource (field 1) of a ResourceSpans,
+// ResourceLogs or ResourceMetrics.
+func (d *wireDecoder) resourceOf(b []byte) (*spanResource, error) {
 	// The resource may follow the spans on the wire; find it first.
 	var (
 		resBytes []byte
@@ -218,24 +237,39 @@ func (d *wireDecoder) resourceSpans(b []byte) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r, err := d.in.rawResource(resBytes)
-	if err != nil {
-		return err
+	if err := validSchemaURL(b); err != nil {
+		return nil, err
 	}
-	return eachField(b, fResourceSpansScopeSpans, func(ss []byte) error { return d.scopeSpans(ss, r) })
+	return d.in.rawResource(resBytes, &d.bud)
+}
+
+// fSchemaURL is the schema_url of ResourceX and ScopeX messages: a string
+// the viewer does not keep, but which protobuf requires to be UTF-8.
+const fSchemaURL = 3
+
+func validSchemaURL(b []byte) error {
+	return eachField(b, fSchemaURL, func(v []byte) error {
+		if !utf8.Valid(v) {
+			return errGiveUp
+		}
+		return nil
+	})
 }
 
 // rawResource interns a resource by its encoded bytes: an SDK encodes its
 // resource identically in every export, so after the first export this is
 // one map lookup.
-func (in *interner) rawResource(b []byte) (*spanResource, error) {
+func (in *interner) rawResource(b []byte, bud *budget) (*spanResource, error) {
 	in.mu.Lock()
 	r, ok := in.raw[string(b)]
 	in.mu.Unlock()
 	if ok {
 		return r, nil
+	}
+	if err := bud.scan(b, kResource, 0); err != nil {
+		return nil, err
 	}
 	pr := &resourcepb.Resource{}
 	if err := proto.Unmarshal(b, pr); err != nil {
@@ -252,6 +286,16 @@ func (in *interner) rawResource(b []byte) (*spanResource, error) {
 }
 
 func (d *wireDecoder) scopeSpans(b []byte, r *spanResource) error {
+	sc, err := d.scopeOf(b)
+	if err != nil {
+		return err
+	}
+	return eachField(b, fScopeSpansSpans, func(sp []byte) error { return d.span(sp, r, sc) })
+}
+
+// scopeOf interns the instrumentation scope (field 1) of a ScopeSpans,
+// ScopeLogs or ScopeMetrics.
+func (d *wireDecoder) scopeOf(b []byte) (*spanScope, error) {
 	var name, version string
 	err := eachField(b, fScopeSpansScope, func(v []byte) error {
 		// Repeated occurrences merge field by field: last one wins.
@@ -266,6 +310,13 @@ func (d *wireDecoder) scopeSpans(b []byte, r *spanResource) error {
 				name, ok = d.str(f.b)
 			case f.is(fScopeVersion, protowire.BytesType):
 				version, ok = d.str(f.b)
+			case f.is(fScopeAttributes, protowire.BytesType):
+				// Not kept, but protobuf validates their strings.
+				_, err := d.attr(f.b)
+				if err != nil {
+					return err
+				}
+				ok = true
 			default:
 				ok = true
 			}
@@ -277,10 +328,12 @@ func (d *wireDecoder) scopeSpans(b []byte, r *spanResource) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sc := d.in.scope(name, version)
-	return eachField(b, fScopeSpansSpans, func(sp []byte) error { return d.span(sp, r, sc) })
+	if err := validSchemaURL(b); err != nil {
+		return nil, err
+	}
+	return d.in.scope(name, version), nil
 }
 
 func (d *wireDecoder) span(b []byte, r *spanResource, sc *spanScope) error {
@@ -322,8 +375,14 @@ func (d *wireDecoder) span(b []byte, r *spanResource, sc *spanScope) error {
 			}
 			d.attrs = append(d.attrs, a)
 		case f.is(fSpanEvents, protowire.BytesType):
+			if err := d.bud.addCost(nodeCost); err != nil {
+				return err
+			}
 			d.evs = append(d.evs, f.b)
 		case f.is(fSpanLinks, protowire.BytesType):
+			if err := d.bud.addCost(nodeCost); err != nil {
+				return err
+			}
 			d.links = append(d.links, f.b)
 		case f.is(fSpanStatus, protowire.BytesType):
 			hasStatus = true
@@ -342,24 +401,27 @@ func (d *wireDecoder) span(b []byte, r *spanResource, sc *spanScope) error {
 			}
 		}
 	}
+	d.left--
 	// The checks and their order are those of convert.
 	if len(traceID) != 16 || len(spanID) != 8 {
 		d.res.rejected++
 		d.res.reason = "span with a trace ID that is not 16 bytes or a span ID that is not 8 bytes"
 		return nil
 	}
-	if d.bi >= len(d.block) {
-		return errGiveUp // cannot happen: countSpans counted these spans
-	}
-	s := &d.block[d.bi]
-	d.bi++
-	copy(s.traceID[:], traceID)
-	copy(s.spanID[:], spanID)
-	if s.traceID.isZero() || s.spanID.isZero() {
+	if isZeroBytes(traceID) || isZeroBytes(spanID) {
 		d.res.rejected++
 		d.res.reason = "span with an all-zero trace or span ID"
 		return nil
 	}
+	if len(d.block) == 0 {
+		// The rest of the request at most, in pieces of 512 (an SDK batch,
+		// so one piece as a rule).
+		d.block = make([]span, min(d.left+1, 512))
+	}
+	s := &d.block[0]
+	d.block = d.block[1:]
+	copy(s.traceID[:], traceID)
+	copy(s.spanID[:], spanID)
 	if len(parentID) == 8 {
 		copy(s.parentID[:], parentID)
 	}
@@ -511,6 +573,9 @@ func (d *wireDecoder) attr(b []byte) (attr, error) {
 			nval++
 		}
 	}
+	if err := d.bud.addCost(attrCost + int64(len(key)+len(val))); err != nil {
+		return attr{}, err
+	}
 	if nval > 1 {
 		return d.slowAttr(b)
 	}
@@ -568,9 +633,21 @@ func (d *wireDecoder) attr(b []byte) (attr, error) {
 }
 
 func (d *wireDecoder) slowAttr(b []byte) (attr, error) {
+	if err := d.bud.scan(b, kKV, 0); err != nil {
+		return attr{}, err
+	}
 	kv := &commonpb.KeyValue{}
 	if err := proto.Unmarshal(b, kv); err != nil {
 		return attr{}, errGiveUp
 	}
 	return d.in.attr(kv), nil
+}
+
+func isZeroBytes(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -127,7 +127,7 @@ func sameAsReference(t testing.TB, body []byte) bool {
 	ref, _ := NewStore(DefaultMaxSpans)
 	refRes := ref.Ingest(req.GetResourceSpans())
 	fast, _ := NewStore(DefaultMaxSpans)
-	conv, err := fast.in.decodeProto(body)
+	conv, err := fast.in.decodeProto(body, limits{})
 	if err != nil {
 		return false
 	}
@@ -166,10 +166,10 @@ func TestDecodeProtoGivesUp(t *testing.T) {
 	body := protowire.AppendBytes(protowire.AppendTag(nil, fRequestResourceSpans, protowire.BytesType), rs)
 
 	s, _ := NewStore(10)
-	if _, err := s.in.decodeProto(body); err == nil {
+	if _, err := s.in.decodeProto(body, limits{}); err == nil {
 		t.Error("fast path decoded a request whose resource protobuf merges")
 	}
-	res, err := s.ingestProto(body)
+	res, err := s.ingestProto(body, limits{})
 	if err != nil || res.Accepted != 1 {
 		t.Fatalf("ingestProto = %+v, %v", res, err)
 	}
@@ -179,7 +179,7 @@ func TestDecodeProtoGivesUp(t *testing.T) {
 	}
 
 	for _, bad := range [][]byte{{0x0a, 0x05, 0x01}, {0xff}, append(protowire.AppendTag(nil, 1, protowire.BytesType), 0x02, 0xc3, 0x28)} {
-		if _, err := s.ingestProto(bad); err == nil {
+		if _, err := s.ingestProto(bad, limits{}); err == nil {
 			t.Errorf("ingestProto(%x) accepted a malformed payload", bad)
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -102,8 +104,22 @@ func fill(b *testing.B, n int) string {
 	return topic
 }
 
-func report(b *testing.B, start time.Time) {
+// report adds msgs/s and the CPU time of the whole process (client,
+// in-process broker, span and metric SDKs) per message since cpu0: the
+// steadier number on a shared machine, and the one whose difference to
+// bare's is the instrumentation's cost per record.
+func report(b *testing.B, start time.Time, cpu0 int64) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/msg")
+}
+
+// cpuTime is the user and system CPU time of the process, in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkConsume: b.N messages consumed by a group member, from joining
@@ -116,6 +132,7 @@ func BenchmarkConsume(b *testing.B) {
 		consumeAll(b, "bare", topic, func(*kgo.Record) {})
 	})
 	for _, v := range variants {
+		b.Run("kotel-"+v.name, func(b *testing.B) { benchKotelConsume(b, v.sampler) })
 		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelConsume(b, v.sampler) })
 		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronConsume(b, v.sampler) })
 	}
@@ -150,12 +167,51 @@ func benchBareOTelConsume(b *testing.B, sampler sdktrace.Sampler) {
 	})
 }
 
+// kotelHooks is what a franz-go user instruments with instead of Patron:
+// the kotel plugin's tracer and meter as client hooks, on the same
+// providers and propagator.
+func kotelHooks(b *testing.B, sampler sdktrace.Sampler, group string) (*kotel.Tracer, kgo.Opt) {
+	tp, mp, prop := telemetry(b, sampler)
+	tracer := kotel.NewTracer(kotel.TracerProvider(tp), kotel.TracerPropagator(prop), kotel.ConsumerGroup(group))
+	k := kotel.NewKotel(kotel.WithTracer(tracer), kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(mp))))
+	return tracer, kgo.WithHooks(k.Hooks()...)
+}
+
+// benchKotelConsume is the bare loop with kotel's hooks (a receive span
+// per record from the fetch hooks, the broker and fetch-batch metrics) and
+// a process span per record (Tracer.WithProcessSpan), as kotel's README
+// shows.
+func benchKotelConsume(b *testing.B, sampler sdktrace.Sampler) {
+	b.ReportAllocs()
+	topic := fill(b, b.N)
+	tracer, hooks := kotelHooks(b, sampler, "kotel")
+	b.ResetTimer()
+	consumeAll(b, "kotel", topic, func(r *kgo.Record) {
+		_, span := tracer.WithProcessSpan(r)
+		span.End()
+	}, hooks)
+}
+
+// benchKotelProduce is bare producing with kotel's hooks: a publish span
+// per record started when it is buffered (with the trace context injected
+// into its headers) and ended when it is acknowledged, and the meter's
+// broker and produce-batch metrics.
+func benchKotelProduce(b *testing.B, sampler sdktrace.Sampler) {
+	b.ReportAllocs()
+	topic := newTopic(b)
+	_, hooks := kotelHooks(b, sampler, "")
+	b.ResetTimer()
+	produceAll(b, topic, func(cl *kgo.Client, rec *kgo.Record, done func(error)) {
+		cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) { done(err) })
+	}, hooks)
+}
+
 // consumeAll is the bare franz-go loop both bare consumer benchmarks time:
 // join a new group on topic, poll until b.N records went through each,
 // commit.
-func consumeAll(b *testing.B, group, topic string, each func(*kgo.Record)) {
-	start := time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique(group)), kgo.ConsumeTopics(topic))
+func consumeAll(b *testing.B, group, topic string, each func(*kgo.Record), opts ...kgo.Opt) {
+	start, cpu0 := time.Now(), cpuTime()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.Addrs()...), kgo.ConsumerGroup(unique(group)), kgo.ConsumeTopics(topic)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +225,7 @@ func consumeAll(b *testing.B, group, topic string, each func(*kgo.Record)) {
 	if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	report(b, start)
+	report(b, start, cpu0)
 	b.StopTimer()
 	cl.Close()
 }
@@ -204,11 +260,11 @@ func benchPatronConsume(b *testing.B, sampler sdktrace.Sampler) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx) }()
 	<-done
-	report(b, start)
+	report(b, start, cpu0)
 	b.StopTimer()
 	cancel()
 	if err := <-errc; err != nil {
@@ -227,6 +283,7 @@ func BenchmarkProduce(b *testing.B) {
 		})
 	})
 	for _, v := range variants {
+		b.Run("kotel-"+v.name, func(b *testing.B) { benchKotelProduce(b, v.sampler) })
 		b.Run("bare-otel-"+v.name, func(b *testing.B) { benchBareOTelProduce(b, v.sampler) })
 		b.Run("patron-"+v.name, func(b *testing.B) { benchPatronProduce(b, v.sampler) })
 	}
@@ -273,8 +330,8 @@ func newTopic(b *testing.B) string {
 // produceAll is the bare franz-go loop both bare producer benchmarks time:
 // b.N records handed to produce, then a flush; produce calls done with
 // each record's outcome from its promise.
-func produceAll(b *testing.B, topic string, produce func(cl *kgo.Client, rec *kgo.Record, done func(error))) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Addrs()...))
+func produceAll(b *testing.B, topic string, produce func(cl *kgo.Client, rec *kgo.Record, done func(error)), opts ...kgo.Opt) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.Addrs()...)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -285,14 +342,14 @@ func produceAll(b *testing.B, topic string, produce func(cl *kgo.Client, rec *kg
 			failed.Add(1)
 		}
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
 		produce(cl, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, done)
 	}
 	if err := cl.Flush(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	report(b, start)
+	report(b, start, cpu0)
 	if failed.Load() > 0 {
 		b.Fatalf("%d failed", failed.Load())
 	}
@@ -315,7 +372,7 @@ func benchPatronProduce(b *testing.B, sampler sdktrace.Sampler) {
 	}
 	ctx := context.Background()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
 		if err := p.SendAsync(ctx, &kafkaclient.Message{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value}, cb); err != nil {
 			b.Fatal(err)
@@ -324,7 +381,7 @@ func benchPatronProduce(b *testing.B, sampler sdktrace.Sampler) {
 	if err := p.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
-	report(b, start)
+	report(b, start, cpu0)
 	if failed.Load() > 0 {
 		b.Fatalf("%d failed", failed.Load())
 	}

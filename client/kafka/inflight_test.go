@@ -9,7 +9,7 @@ import (
 // Callbacks run once each, in push order, also when pushes race with the
 // runner going to sleep, and close waits for every one of them.
 func TestCallbackQueueOrder(t *testing.T) {
-	q := newCallbackQueue()
+	q := newCallbackQueue(func() bool { return true })
 	const n = 20000
 	got := make([]int, 0, n)
 	for i := range n {

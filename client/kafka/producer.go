@@ -32,8 +32,10 @@ const scope = observability.ModulePath + "/client/kafka"
 // value; the Patron consumer's Message.Decode reads it.
 const ContentTypeHeader = "Content-Type"
 
-// ErrClosed is returned by Send and SendAsync after Close.
-var ErrClosed = errors.New("kafka: producer closed")
+// ErrClosed is returned by Send and SendAsync after Close, and is the error
+// (wrapping kgo.ErrClientClosed) of the records still buffered when Close
+// gave up waiting for them. Its error.type is "client_closed".
+var ErrClosed = observability.NewError("client_closed", "kafka: producer closed")
 
 // Message is a record to produce. Partition and Offset are set once the
 // broker acknowledged it.
@@ -83,8 +85,14 @@ type Producer struct {
 
 	metrics *observability.ProducerMetrics
 
-	mu     sync.RWMutex // guards closed against concurrent Close
-	closed bool
+	// mu guards closed. Senders hold it only to check closed and join
+	// active, never while they wait, so that Close is never held up by a
+	// sender waiting for buffer room.
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{}  // closed when Close starts: room waiters give up
+	active  sync.WaitGroup // senders past the closed check, until their record is handed over
+	room    *room
 
 	callbacks *callbackQueue
 
@@ -139,13 +147,16 @@ func NewProducer(brokers []string, opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: creating client: %w", err)
 	}
+	rm := newRoom(client)
 	return &Producer{
 		client:    client,
+		closing:   make(chan struct{}),
+		room:      rm,
 		tracer:    observability.Tracer(cfg.tp, scope),
 		prop:      observability.Propagator(cfg.prop),
 		logger:    cfg.logger,
 		metrics:   pm,
-		callbacks: newCallbackQueue(),
+		callbacks: newCallbackQueue(rm.idle),
 
 		topics: make(map[string]*topicTelemetry),
 		attrs:  make([]attribute.KeyValue, 0, 4),
@@ -158,53 +169,125 @@ func (p *Producer) Client() *kgo.Client { return p.client }
 
 // Send produces msgs and waits until the broker acknowledged each of them or
 // ctx ends. It returns the failures joined; the messages that succeeded have
-// Partition and Offset set.
+// Partition and Offset set. When ctx ends first, the messages not yet
+// acknowledged fail with ctx's error (franz-go still cancels their records
+// where that is safe) and Send no longer touches them.
 func (p *Producer) Send(ctx context.Context, msgs ...*Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
+	if !p.enter() {
 		return ErrClosed
 	}
-	var wg sync.WaitGroup
+	w := &sendWait{left: 1, done: make(chan struct{})} // Send's own hold until every message is handed over
 	errs := make([]error, len(msgs))
 	for i, m := range msgs {
 		if err := validate(m); err != nil {
 			errs[i] = err
 			continue
 		}
-		wg.Add(1)
+		if err := p.room.acquire(ctx, p.closing); err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = errPending
+		w.add()
 		f := p.produce(ctx, m, false)
-		f.wg, f.errp = &wg, &errs[i]
+		f.send, f.errp = w, &errs[i]
 		p.client.Produce(f, &f.rec, p.promise)
 	}
-	p.mu.RUnlock()
-	wg.Wait()
+	p.active.Done()
+	w.finish()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.left > 0 {
+		// The promises of the messages still out leave them alone from
+		// now on: the caller owns them again when Send returns.
+		w.abandoned = true
+		for i := range errs {
+			if errs[i] == errPending {
+				errs[i] = fmt.Errorf("kafka: no acknowledgement before the context ended: %w", ctx.Err())
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// errPending marks a Send slot whose message has no outcome yet.
+var errPending = errors.New("kafka: pending")
+
+// sendWait is what one Send call waits on: the count of its messages not yet
+// acknowledged, and whether Send stopped waiting for them.
+type sendWait struct {
+	mu        sync.Mutex
+	left      int
+	done      chan struct{}
+	abandoned bool
+}
+
+func (w *sendWait) add() {
+	w.mu.Lock()
+	w.left++
+	w.mu.Unlock()
+}
+
+// finish counts one outcome; the caller must not hold w.mu.
+func (w *sendWait) finish() {
+	w.mu.Lock()
+	w.finishLocked()
+	w.mu.Unlock()
+}
+
+func (w *sendWait) finishLocked() {
+	w.left--
+	if w.left == 0 {
+		close(w.done)
+	}
 }
 
 // SendAsync produces msg without waiting and calls cb (which may be nil)
 // with the outcome. Callbacks run one at a time, in completion order, on a
 // goroutine of the producer: never on franz-go's promise goroutine, so a
-// slow callback delays later callbacks but never production. Cancelling ctx
-// after SendAsync returned does not abort the message (a request that
-// returned must not take its fire-and-forget message with it); ctx still
-// gives the span its parent and the correlation ID.
+// slow callback delays later callbacks but never production.
+//
+// When the producer's buffer is full (kgo.MaxBufferedRecords, given with
+// WithClientOptions), SendAsync waits for room until ctx ends or Close
+// starts, and then returns ctx's error or ErrClosed without calling cb: the
+// message was never handed over. Cancelling ctx after SendAsync returned
+// does not abort the message (a request that returned must not take its
+// fire-and-forget message with it); ctx still gives the span its parent and
+// the correlation ID.
 func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb Callback) error {
 	if err := validate(msg); err != nil {
 		return err
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
+	if !p.enter() {
 		return ErrClosed
+	}
+	defer p.active.Done()
+	if err := p.room.acquire(ctx, p.closing); err != nil {
+		return err
 	}
 	f := p.produce(ctx, msg, true)
 	f.cb = cb
 	p.client.Produce(f, &f.rec, p.promise)
 	return nil
+}
+
+// enter joins active unless the producer is closed; the caller calls
+// p.active.Done once its records are handed to franz-go.
+func (p *Producer) enter() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return false
+	}
+	p.active.Add(1)
+	return true
 }
 
 func validate(m *Message) error {
@@ -237,11 +320,11 @@ type inflight struct {
 	tel   *topicTelemetry
 	start time.Time
 
-	async   bool            // detached from the caller's cancellation
-	sampled bool            // the span is sampled
-	cb      Callback        // SendAsync's callback, may be nil
-	wg      *sync.WaitGroup // Send's
-	errp    *error          // Send's slot for the outcome
+	async   bool      // detached from the caller's cancellation
+	sampled bool      // the span is sampled
+	cb      Callback  // SendAsync's callback, may be nil
+	send    *sendWait // Send's
+	errp    *error    // Send's slot for the outcome
 }
 
 // Done, Err and Deadline make an asynchronous message's context never done
@@ -297,16 +380,14 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 		return // not ours: every record produced through p carries one
 	}
 	m, span := f.msg, f.span
+	if errors.Is(err, kgo.ErrClientClosed) {
+		err = fmt.Errorf("%w: the record was still buffered: %w", ErrClosed, err)
+	}
 	var elapsed time.Duration
 	if !f.start.IsZero() {
 		elapsed = time.Since(f.start)
 	}
-	et := ""
-	if err != nil {
-		et = errorType(err)
-	} else {
-		m.Partition, m.Offset = r.Partition, r.Offset
-	}
+	et := observability.ErrorType(err)
 	if span.IsRecording() {
 		p.setSpanAttrs(span, r, err == nil)
 		if err != nil {
@@ -325,12 +406,29 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 	span.End()
 	switch {
 	case !f.async:
-		*f.errp = err
-		f.wg.Done()
+		w := f.send
+		w.mu.Lock()
+		if !w.abandoned {
+			*f.errp = err
+			if err == nil {
+				m.Partition, m.Offset = r.Partition, r.Offset
+			}
+		}
+		w.finishLocked()
+		w.mu.Unlock()
 	case f.cb != nil:
+		if err == nil {
+			m.Partition, m.Offset = r.Partition, r.Offset
+		}
 		p.callbacks.push(f.cb, m, err)
 	case err != nil:
 		p.logger.ErrorContext(f, "kafka: asynchronous send failed", "topic", m.Topic, "error", err)
+	}
+	// Released last, after the callback is queued: the callback queue
+	// outlives Close until the last record it may get a callback for is
+	// done.
+	if p.room.release() == 0 {
+		p.callbacks.idleNow()
 	}
 }
 
@@ -378,18 +476,6 @@ func (p *Producer) telemetry(topic string) *topicTelemetry {
 	return t
 }
 
-func errorType(err error) string {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, kgo.ErrClientClosed):
-		return "client_closed"
-	}
-	return "_OTHER"
-}
-
 // Flush waits until every message handed to Send or SendAsync so far was
 // acknowledged or failed, or ctx ends. Callbacks may still be running.
 func (p *Producer) Flush(ctx context.Context) error {
@@ -400,7 +486,10 @@ func (p *Producer) Flush(ctx context.Context) error {
 }
 
 // Close flushes buffered messages (waiting at most until ctx ends), runs the
-// pending callbacks and closes the client. Later sends return ErrClosed.
+// pending callbacks and closes the client. It returns by ctx's deadline:
+// records still buffered then fail through their callbacks (or Send) with
+// an error wrapping ErrClosed, and senders still waiting for buffer room
+// get ErrClosed. Later sends return ErrClosed.
 func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -408,19 +497,43 @@ func (p *Producer) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	close(p.closing)
 	p.mu.Unlock()
 
 	var errs []error
 	if err := p.client.Flush(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("kafka: flushing: %w", err))
 	}
+	// Senders past the closed check hand their record over before the
+	// client closes (a record produced into a closed client might never
+	// get its promise). They do not wait for room any more, so this is
+	// short; only one blocked inside franz-go by kgo.MaxBufferedBytes
+	// waits until ctx ends, and client.Close below releases it.
+	if err := waitGroup(ctx, &p.active); err != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("kafka: waiting for senders: %w", err))
+	}
 	// Close fails what is still buffered (only after a flush that ctx cut
 	// short), which queues their callbacks before the queue closes.
 	p.client.Close()
-	if err := p.callbacks.close(ctx); err != nil {
+	if err := p.callbacks.close(ctx); err != nil && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("kafka: waiting for callbacks: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// waitGroup waits for wg until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // callbackQueue runs callbacks in order on one goroutine; push never blocks,
@@ -428,12 +541,18 @@ func (p *Producer) Close(ctx context.Context) error {
 // the callbacks' arguments rather than the inflights, so that the runner
 // reads the memory the pusher just wrote, in order, instead of one
 // inflight (last touched on the other core) per message.
+//
+// After close the runner goes on until idle reports that no record is out:
+// a Close whose deadline passed fails the buffered records after it
+// returned, and their callbacks must still run.
 type callbackQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	items   []pendingCallback
 	waiting bool // the runner sleeps; only then does push wake it
 	closed  bool
+	closing atomic.Bool // closed, read without mu by idleNow
+	idle    func() bool
 	done    chan struct{}
 }
 
@@ -443,8 +562,8 @@ type pendingCallback struct {
 	err error
 }
 
-func newCallbackQueue() *callbackQueue {
-	q := &callbackQueue{done: make(chan struct{})}
+func newCallbackQueue(idle func() bool) *callbackQueue {
+	q := &callbackQueue{done: make(chan struct{}), idle: idle}
 	q.cond = sync.NewCond(&q.mu)
 	go q.run()
 	return q
@@ -469,7 +588,7 @@ func (q *callbackQueue) run() {
 	var spare []pendingCallback
 	for {
 		q.mu.Lock()
-		for len(q.items) == 0 && !q.closed {
+		for len(q.items) == 0 && !(q.closed && q.idle()) {
 			q.waiting = true
 			q.cond.Wait()
 			q.waiting = false
@@ -498,9 +617,21 @@ func (q *callbackQueue) run() {
 	}
 }
 
+// idleNow wakes a closed queue's runner to see that no record is out; the
+// lock orders the wake-up after the runner's check, so it is not lost.
+func (q *callbackQueue) idleNow() {
+	if !q.closing.Load() {
+		return
+	}
+	q.mu.Lock()
+	q.mu.Unlock() //nolint:staticcheck // empty critical section: see above
+	q.cond.Signal()
+}
+
 func (q *callbackQueue) close(ctx context.Context) error {
 	q.mu.Lock()
 	q.closed = true
+	q.closing.Store(true)
 	q.mu.Unlock()
 	q.cond.Broadcast()
 	select {

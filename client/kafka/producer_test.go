@@ -17,6 +17,7 @@ import (
 	"github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/encoding"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/patrontest/kafkatest"
 )
@@ -124,6 +125,9 @@ func TestSendFailureIsRecorded(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Send = %v, want context.Canceled", err)
 	}
+	// Send returns when ctx ends; franz-go fails the record, which ends
+	// its span, on its own goroutine.
+	testenv.WaitFor(t, 10*time.Second, "the failed record's span", func() bool { return len(kit.Spans()) == 1 })
 	if s := kit.Span(t, "publish "+topic); s.Status().Code.String() != "Error" {
 		t.Fatalf("span status %s, want Error", s.Status().Code)
 	}

@@ -34,3 +34,18 @@ func ExampleNewUniversal() {
 	}
 	defer rdb.Close()
 }
+
+// ReadyCheck PINGs the server; give it to patron.WithReadyCheck so that
+// /ready (and gRPC health) answer 503 while Redis is down:
+//
+//	patron.New("svc", "1.0", patron.WithReadyCheck("redis", patronredis.ReadyCheck(rdb)))
+func ExampleReadyCheck() {
+	rdb, err := patronredis.New(patronredis.WithAddr("127.0.0.1:6379"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rdb.Close()
+	if err := patronredis.ReadyCheck(rdb)(context.Background()); err != nil {
+		log.Print(err) // "redis: PING: ..."
+	}
+}

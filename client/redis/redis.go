@@ -463,7 +463,7 @@ type scopedTracerProvider struct {
 }
 
 func (p scopedTracerProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
-	return observability.Tracer(p.tp, scope)
+	return quietTracer{Tracer: observability.Tracer(p.tp, scope)}
 }
 
 // scopedMeterProvider gives redisotel Patron's meter.

@@ -16,7 +16,8 @@ import (
 //
 // Set writes String attributes; Get and ForeachKey read String and Number
 // attributes and skip binary ones. The propagation attributes count against
-// MaxAttributes: leave room for them.
+// MaxAttributes: leave room for them (the Publisher packs them into
+// PackedAttribute when there is too little; this carrier does not).
 // component/sqs reads them, envelope or raw delivery, into Message.Attributes,
 // which opentracing.TextMapCarrier adapts for Extract.
 type AttributeCarrier map[string]types.MessageAttributeValue

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -30,11 +31,22 @@ const scope = observability.ModulePath + "/client/sns"
 
 // MaxAttributes is the number of message attributes a message may carry to
 // be delivered to SQS subscribers (SQS's own limit); the trace context and
-// correlation ID count against it.
+// correlation ID take the room that the message's own attributes leave (see
+// PackedAttribute).
 const MaxAttributes = awsattr.Max
 
-// ErrTooManyAttributes is returned when a message's own attributes leave no
-// room for the trace context and correlation ID within MaxAttributes.
+// PackedAttribute is the String attribute that carries the trace context and
+// correlation ID as one JSON object of strings when the message's own
+// attributes leave no room for one attribute per propagated field (with
+// OTEL_PROPAGATORS=tracecontext,baggage,b3multi,jaeger that is eight). When
+// one more fits, traceparent is also sent on its own, for consumers that
+// read only W3C Trace Context. When the message's own attributes take all
+// MaxAttributes, it is sent without trace context and a warning is logged:
+// tracing never fails a send. The component/sqs consumer reads both forms.
+const PackedAttribute = awsattr.PackedKey
+
+// ErrTooManyAttributes is returned when a message has more attributes of its
+// own than MaxAttributes, which SQS would refuse; tracing never causes it.
 var ErrTooManyAttributes = errors.New("sns: too many message attributes")
 
 // API is the part of *sns.Client that the Publisher uses.
@@ -45,8 +57,8 @@ type API interface {
 // Message is a message to publish.
 type Message struct {
 	Body string
-	// Attributes are the message's own attributes; with the propagation
-	// attributes they must fit in MaxAttributes.
+	// Attributes are the message's own attributes, at most MaxAttributes;
+	// the propagation attributes take the room left (see PackedAttribute).
 	Attributes map[string]types.MessageAttributeValue
 	Subject    string
 	// GroupID and DeduplicationID are for FIFO topics.
@@ -72,12 +84,15 @@ func New(client API, opts ...Option) (*Publisher, error) {
 			return nil, err
 		}
 	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
 	metrics, err := observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSNS)
 	if err != nil {
 		return nil, fmt.Errorf("sns: %w", err)
 	}
 	attrs := awsattr.NewWriter(observability.Tracer(c.tp, scope), observability.Propagator(c.prop),
-		semconv.MessagingSystemAWSSNS, stringAttribute, ErrTooManyAttributes)
+		semconv.MessagingSystemAWSSNS, stringAttribute, ErrTooManyAttributes, c.logger)
 	return &Publisher{client: client, attrs: attrs, metrics: metrics}, nil
 }
 

@@ -29,13 +29,31 @@ func ExampleOpen() {
 	fmt.Println(n >= 0)
 }
 
-// MariaDB is reached through the MySQL driver; WithSystem says which server it is.
+// MariaDB is reached through the MySQL driver. The server's version tells
+// MariaDB from MySQL on the first connection (db.system.name "mariadb");
+// WithSystem fixes the system instead.
 func ExampleOpen_mariaDB() {
 	db, err := patronsql.Open("mysql", "root@tcp(127.0.0.1:3306)/test", patronsql.WithSystem(semconv.DBSystemNameMariaDB))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
+}
+
+// ReadyCheck pings the database; give it to patron.WithReadyCheck so that
+// /ready (and gRPC health) answer 503 while the database is down:
+//
+//	patron.New("svc", "1.0", patron.WithReadyCheck("postgres", patronsql.ReadyCheck(db)))
+func ExampleReadyCheck() {
+	db, err := patronsql.Open("pgx", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	check := patronsql.ReadyCheck(db)
+	if err := check(context.Background()); err != nil {
+		log.Print(err) // "sql: ping: ..."
+	}
 }
 
 // NewPgxTracer traces pgxpool users the same way.

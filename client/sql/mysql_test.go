@@ -85,10 +85,41 @@ func TestMariaDBErrorAndSanitising(t *testing.T) {
 	}
 	observabilitytest.AssertTree(t, spans, W{Name: "test", Children: []W{
 		{Name: "INSERT " + table, Error: true, Attrs: []attribute.KeyValue{
-			semconv.DBSystemNameMySQL, semconv.DBResponseStatusCode("1062"),
+			semconv.DBSystemNameMariaDB, semconv.DBResponseStatusCode("1062"),
 			semconv.DBQueryText("INSERT INTO " + table + " VALUES (?, ?)"),
 		}},
 	}})
+}
+
+// TestMariaDBDetected: without WithSystem, the server's version tells
+// MariaDB from MySQL on the first connection, for the spans, the duration
+// metric and the pool metrics.
+func TestMariaDBDetected(t *testing.T) {
+	dsn := mysqlDSN(t)
+	kit := observabilitytest.New(t)
+	db := openTraced(t, kit, "mysql", dsn)
+	if err := db.PingContext(t.Context()); err != nil { // the first connection
+		t.Fatal(err)
+	}
+	kit.Reset()
+	ctx, end := parent(t, kit)
+	if _, err := db.ExecContext(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	spans := kit.WaitForSpanCount(t, 5*time.Second, "test", 1)
+	observabilitytest.AssertTree(t, spans, W{Name: "test", Children: []W{
+		{Name: "SELECT", Attrs: []attribute.KeyValue{semconv.DBSystemNameMariaDB}},
+	}})
+	if n := kit.Sum(t, "db.client.operation.duration", semconv.DBSystemNameMariaDB); n < 1 {
+		t.Errorf("no duration measured with db.system.name mariadb")
+	}
+	if n := kit.Sum(t, "db.client.connection.count", semconv.DBSystemNameMariaDB); n < 1 {
+		t.Errorf("pool metrics count %v connections with db.system.name mariadb, want the open one", n)
+	}
+	if n := kit.Sum(t, "db.client.operation.duration", semconv.DBSystemNameMySQL); n != 0 {
+		t.Errorf("%v durations still measured as mysql", n)
+	}
 }
 
 func contains(s, sub string) bool {

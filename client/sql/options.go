@@ -25,6 +25,7 @@ type config struct {
 	noRowSpans bool
 
 	system    attribute.KeyValue
+	detect    bool // system not given: tell MariaDB from MySQL on connect
 	namespace string
 	host      string
 	port      int
@@ -128,9 +129,10 @@ func WithoutRowSpans() Option {
 	}
 }
 
-// WithSystem overrides the db.system.name detected from the driver, e.g.
-// semconv.DBSystemNameMariaDB for a MariaDB server reached through the MySQL
-// driver. It must be a db.system.name attribute.
+// WithSystem overrides the db.system.name detected from the driver (and,
+// for the MySQL driver, from the server's version, which tells MariaDB from
+// MySQL on the first connection; until then spans say mysql). It must be a
+// db.system.name attribute.
 func WithSystem(system attribute.KeyValue) Option {
 	return func(c *config) error {
 		if system.Key != semconv.DBSystemNameKey || system.Value.AsString() == "" {
@@ -191,10 +193,11 @@ func WithAttributes(attrs ...attribute.KeyValue) Option {
 	}
 }
 
-// commonAttributes are on every span and measurement.
+// commonAttributes are on every span and measurement, besides
+// db.system.name (which the server's version may still change: see
+// detectMariaDB).
 func (c *config) commonAttributes() []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 4+len(c.attrs))
-	attrs = append(attrs, c.system)
+	attrs := make([]attribute.KeyValue, 0, 3+len(c.attrs))
 	if c.namespace != "" {
 		attrs = append(attrs, semconv.DBNamespace(c.namespace))
 	}

@@ -57,7 +57,7 @@ func NewPgxTracer(opts ...Option) (*PgxTracer, error) {
 		tracer:   observability.Tracer(cfg.tracerProvider, scope),
 		duration: d,
 		in:       newInstrumentation(cfg, dialectStandard),
-		base:     cfg.commonAttributes(),
+		base:     append([]attribute.KeyValue{cfg.system}, cfg.commonAttributes()...),
 		fixed:    cfg.host != "" || cfg.namespace != "",
 	}, nil
 }
@@ -154,7 +154,7 @@ func (t *PgxTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pg
 	d := t.in.statementOf(data.SQL)
 	name := d.summary
 	if name == "" {
-		name = t.in.system
+		name = t.in.systemName()
 	}
 	return t.start(ctx, t.connAttributes(conn), name, d.op, d.text, d.st.collection)
 }

@@ -32,7 +32,8 @@ type poolMetrics struct {
 	pool, idle, used           metric.MeasurementOption
 	closedIdle, closedIdleTime metric.MeasurementOption
 	closedLifetime             metric.MeasurementOption
-	mu                         sync.Mutex
+	base                       []attribute.KeyValue // without db.system.name
+	mu                         sync.Mutex           // guards reg and the measurement options
 	reg                        metric.Registration
 }
 
@@ -59,19 +60,30 @@ func newPoolMetrics(m metric.Meter, cfg *config) (*poolMetrics, error) {
 		metric.WithDescription("Total connections closed by the pool limits, by reason.")); err != nil {
 		return nil, fmt.Errorf("sql: pool metrics: %w", err)
 	}
-	base := append(cfg.commonAttributes(), semconv.DBClientConnectionPoolName(cfg.poolName))
+	p.base = append(cfg.commonAttributes(), semconv.DBClientConnectionPoolName(cfg.poolName))
+	p.setSystem(cfg.system)
+	return p, nil
+}
+
+// setSystem builds the measurement options with system as db.system.name:
+// at start, and again when the server turned out to be MariaDB.
+func (p *poolMetrics) setSystem(system attribute.KeyValue) {
 	with := func(extra ...attribute.KeyValue) metric.MeasurementOption {
-		return metric.WithAttributeSet(attribute.NewSet(append(append([]attribute.KeyValue(nil), base...), extra...)...))
+		attrs := append(append([]attribute.KeyValue{system}, p.base...), extra...)
+		return metric.WithAttributeSet(attribute.NewSet(attrs...))
 	}
 	reason := attribute.Key("db.sql.connection.close.reason")
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.pool, p.idle, p.used = with(), with(semconv.DBClientConnectionStateIdle), with(semconv.DBClientConnectionStateUsed)
 	p.closedIdle, p.closedIdleTime, p.closedLifetime = with(reason.String("max_idle")), with(reason.String("max_idle_time")), with(reason.String("max_lifetime"))
-	return p, nil
 }
 
 func (p *poolMetrics) register(db *stdsql.DB) error {
 	reg, err := p.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := db.Stats()
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		o.ObserveInt64(p.count, int64(s.Idle), p.idle)
 		o.ObserveInt64(p.count, int64(s.InUse), p.used)
 		o.ObserveInt64(p.max, int64(s.MaxOpenConnections), p.pool)

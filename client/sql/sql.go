@@ -15,8 +15,10 @@
 //
 // PostgreSQL is reached through pgx (driver name "pgx", registered by this
 // package's import of github.com/jackc/pgx/v5/stdlib), MySQL and MariaDB
-// through github.com/go-sql-driver/mysql (driver name "mysql"). Users of
-// pgxpool get the same spans from NewPgxTracer.
+// through github.com/go-sql-driver/mysql (driver name "mysql"); the first
+// connection's server version tells MariaDB from MySQL for db.system.name.
+// Users of pgxpool get the same spans from NewPgxTracer. ReadyCheck offers
+// a ping for patron.WithReadyCheck.
 package sql
 
 import (
@@ -28,7 +30,9 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/XSAM/otelsql"
 	"github.com/go-sql-driver/mysql"
@@ -146,6 +150,7 @@ func targetFromDSN(driverName string, drv driver.Driver, dsn string) target {
 func (c *config) resolve(t target) {
 	if c.system.Key == "" {
 		c.system = t.system
+		c.detect = t.dialect == dialectMySQL
 	}
 	if c.namespace == "" {
 		c.namespace = t.namespace
@@ -173,6 +178,12 @@ func openDB(c driver.Connector, cfg *config, t target) (*stdsql.DB, error) {
 		return nil, err
 	}
 	cc := &closingConnector{Connector: c, pool: pool}
+	if cfg.detect {
+		cc.detect = &mariaDBDetector{onMariaDB: func() {
+			in.setSystem(semconv.DBSystemNameMariaDB)
+			pool.setSystem(semconv.DBSystemNameMariaDB)
+		}}
+	}
 	db := otelsql.OpenDB(cc, in.otelsqlOptions(cfg, t)...)
 	if err := pool.register(db); err != nil {
 		_ = db.Close()
@@ -182,10 +193,65 @@ func openDB(c driver.Connector, cfg *config, t target) (*stdsql.DB, error) {
 }
 
 // closingConnector ends the pool metrics when database/sql closes the
-// connector, which DB.Close does; otelsql forwards Close to it.
+// connector, which DB.Close does; otelsql forwards Close to it. With detect,
+// it also asks new connections for the server's version.
 type closingConnector struct {
 	driver.Connector
-	pool *poolMetrics
+	pool   *poolMetrics
+	detect *mariaDBDetector // nil: the system is known
+}
+
+// Connect is below otelsql's CONNECT span: the version query of detect
+// is not traced.
+func (c *closingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err == nil && c.detect != nil {
+		c.detect.detect(ctx, conn)
+	}
+	return conn, err
+}
+
+// mariaDBDetector tells MariaDB from MySQL, which speak one protocol
+// through one driver, by the server's version ("10.11.6-MariaDB-..."): the
+// MySQL driver keeps the handshake's version to itself, so the first
+// connection that answers SELECT VERSION() is asked, once. Until then (the
+// first CONNECT span included) the system is reported as mysql.
+type mariaDBDetector struct {
+	done      atomic.Bool
+	onMariaDB func()
+}
+
+func (d *mariaDBDetector) detect(ctx context.Context, conn driver.Conn) {
+	if d.done.Load() {
+		return
+	}
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		d.done.Store(true)
+		return
+	}
+	rows, err := q.QueryContext(ctx, "SELECT VERSION()", nil)
+	if err != nil {
+		return // the next connection asks again
+	}
+	defer func() { _ = rows.Close() }()
+	v := make([]driver.Value, 1)
+	if rows.Next(v) != nil {
+		return
+	}
+	var version string
+	switch s := v[0].(type) {
+	case []byte:
+		version = string(s)
+	case string:
+		version = s
+	}
+	if d.done.Swap(true) {
+		return
+	}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		d.onMariaDB()
+	}
 }
 
 func (c *closingConnector) Close() error {
@@ -209,7 +275,10 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 type instrumentation struct {
 	dialect  dialect
 	rawQuery bool
-	system   string
+	// system is db.system.name, set at start and changed at most once, when
+	// the server turns out to be MariaDB; the attribute getters add it,
+	// since otelsql's own attributes are fixed when the DB opens.
+	system atomic.Pointer[attribute.KeyValue]
 	// described caches what a query text says: applications send the same
 	// few statements over and over, and otelsql asks for the span name,
 	// span attributes and metric attributes of each call separately.
@@ -229,8 +298,16 @@ const describedCacheSize = 1024
 
 func newInstrumentation(cfg *config, d dialect) *instrumentation {
 	c, _ := lru.New[string, *described](describedCacheSize) // fails only for size <= 0
-	return &instrumentation{dialect: d, rawQuery: cfg.rawQuery, system: cfg.system.Value.AsString(), described: c}
+	in := &instrumentation{dialect: d, rawQuery: cfg.rawQuery, described: c}
+	in.setSystem(cfg.system)
+	return in
 }
+
+func (in *instrumentation) setSystem(kv attribute.KeyValue) { in.system.Store(&kv) }
+
+func (in *instrumentation) systemAttr() attribute.KeyValue { return *in.system.Load() }
+
+func (in *instrumentation) systemName() string { return in.systemAttr().Value.AsString() }
 
 // statementOf describes a statement-bearing call, through the cache.
 func (in *instrumentation) statementOf(query string) *described {
@@ -324,7 +401,7 @@ func (in *instrumentation) describe(method otelsql.Method, query string) (op, su
 		summary = op
 	}
 	if summary == "" {
-		summary = in.system
+		summary = in.systemName()
 	}
 	return op, summary, st
 }
@@ -336,11 +413,13 @@ func (in *instrumentation) spanName(_ context.Context, method otelsql.Method, qu
 
 func (in *instrumentation) spanAttributes(_ context.Context, method otelsql.Method, query string, _ []driver.NamedValue) []attribute.KeyValue {
 	op, summary, st := in.describe(method, query)
-	attrs := make([]attribute.KeyValue, 0, 4)
+	sys := in.systemAttr()
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs, sys)
 	if op != "" {
 		attrs = append(attrs, semconv.DBOperationName(op))
 	}
-	if summary != "" && summary != in.system {
+	if summary != "" && summary != sys.Value.AsString() {
 		attrs = append(attrs, semconv.DBQuerySummary(summary))
 	}
 	if st.collection != "" {
@@ -359,9 +438,10 @@ const operationKey = attribute.Key("patron.internal.db.operation.name")
 
 func (in *instrumentation) metricAttributes(_ context.Context, method otelsql.Method, query string, _ []driver.NamedValue) []attribute.KeyValue {
 	op, summary, st := in.describe(method, query)
-	attrs := make([]attribute.KeyValue, 0, 3)
-	attrs = append(attrs, operationKey.String(op))
-	if summary != "" && summary != in.system {
+	sys := in.systemAttr()
+	attrs := make([]attribute.KeyValue, 0, 4)
+	attrs = append(attrs, sys, operationKey.String(op))
+	if summary != "" && summary != sys.Value.AsString() {
 		attrs = append(attrs, semconv.DBQuerySummary(summary))
 	}
 	if st.collection != "" {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -46,8 +47,8 @@ type API interface {
 // Message is a message to send.
 type Message struct {
 	Body string
-	// Attributes are the message's own attributes; with the propagation
-	// attributes they must fit in MaxAttributes.
+	// Attributes are the message's own attributes, at most MaxAttributes;
+	// the propagation attributes take the room left (see PackedAttribute).
 	Attributes map[string]types.MessageAttributeValue
 	// DelaySeconds postpones delivery (0 to 900).
 	DelaySeconds int32
@@ -93,12 +94,15 @@ func New(client API, opts ...Option) (*Publisher, error) {
 			return nil, err
 		}
 	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
 	metrics, err := observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemAWSSQS)
 	if err != nil {
 		return nil, fmt.Errorf("sqs: %w", err)
 	}
 	attrs := awsattr.NewWriter(observability.Tracer(c.tp, scope), observability.Propagator(c.prop),
-		semconv.MessagingSystemAWSSQS, stringAttribute, ErrTooManyAttributes)
+		semconv.MessagingSystemAWSSQS, stringAttribute, ErrTooManyAttributes, c.logger)
 	return &Publisher{client: client, attrs: attrs, metrics: metrics}, nil
 }
 

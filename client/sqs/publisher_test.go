@@ -90,31 +90,36 @@ func TestSendPropagates(t *testing.T) {
 	}
 }
 
-// TestTooManyAttributes: SQS takes at most 10 attributes; 11 of the user's,
-// or 9 plus the two propagation attributes, give ErrTooManyAttributes with
-// a message that says what to do, and nothing is sent. 8 fit.
+// TestTooManyAttributes: SQS takes at most 10 attributes. 11 of the user's
+// give ErrTooManyAttributes with a message that says the limit, and nothing
+// is sent; tracing never refuses a message: 9 of the user's go with the
+// trace context packed into one attribute, 10 go untraced.
 func TestTooManyAttributes(t *testing.T) {
 	client, p, kit := setup(t)
 	url, _ := sqstest.CreateQueue(t, client, sqstest.UniqueName("attrs"), nil)
 	ctx := correlation.ContextWithID(t.Context(), "corr-1")
-	for _, n := range []int{11, 9} {
-		_, err := p.Send(ctx, url, sqs.Message{Body: "x", Attributes: attrs(n)})
-		if !errors.Is(err, sqs.ErrTooManyAttributes) {
-			t.Fatalf("%d attributes: err %v, want ErrTooManyAttributes", n, err)
-		}
-		t.Logf("%d attributes: %v", n, err)
-		if !strings.Contains(err.Error(), "at most 10") {
-			t.Fatalf("unclear error: %v", err)
-		}
+	_, err := p.Send(ctx, url, sqs.Message{Body: "x", Attributes: attrs(11)})
+	if !errors.Is(err, sqs.ErrTooManyAttributes) || !strings.Contains(err.Error(), "at most 10") {
+		t.Fatalf("11 attributes: err %v, want a clear ErrTooManyAttributes", err)
 	}
 	if d := sqstest.QueueDepth(t, client, url); d != 0 {
-		t.Fatalf("%d messages sent despite the errors", d)
+		t.Fatalf("%d messages sent despite the error", d)
 	}
-	if _, err := p.Send(ctx, url, sqs.Message{Body: "x", Attributes: attrs(8)}); err != nil {
-		t.Fatalf("8 attributes: %v", err)
+	for _, n := range []int{8, 9, 10} {
+		if _, err := p.Send(ctx, url, sqs.Message{Body: "x", Attributes: attrs(n)}); err != nil {
+			t.Fatalf("%d attributes: %v", n, err)
+		}
+		m := receiveOne(t, client, url)
+		_, packed := m.MessageAttributes[sqs.PackedAttribute]
+		if len(m.MessageAttributes) != min(n+2, 10) || packed != (n == 9) {
+			t.Fatalf("%d attributes: received %d (packed %t)", n, len(m.MessageAttributes), packed)
+		}
+		if _, err := client.DeleteMessage(t.Context(), &awssqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if n := kit.Sum(t, "messaging.client.sent.messages", semconv.ErrorTypeKey.String("too_many_attributes")); n != 2 {
-		t.Fatalf("failed sends counted %v, want 2", n)
+	if n := kit.Sum(t, "messaging.client.sent.messages", semconv.ErrorTypeKey.String("too_many_attributes")); n != 1 {
+		t.Fatalf("failed sends counted %v, want 1", n)
 	}
 }
 

@@ -13,7 +13,7 @@
 //
 // # New
 //
-//	patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--force] [--tidy] dir
+//	patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--patron dir] [--force] [--tidy] dir
 //
 // New writes a service into dir: main.go wired with the chosen components
 // (--http routes on the service's default server, a --grpc server, --kafka,
@@ -29,18 +29,32 @@
 // go.mod lists only Patron: run go mod tidy in dir, or pass --tidy. Usage
 // errors exit with status 2.
 //
-// Example:
+// Run from a Patron checkout, or given one with --patron dir, new writes a
+// replace directive to that checkout, so the service builds before Patron is
+// published; the service's README says how to switch to a published
+// version. A released patron (built as a module at a version) requires its
+// own version instead.
 //
-//	go run github.com/patron-go/patron/cmd/patron@latest new --module example.com/orders --http --kafka --sql postgres orders
-//	cd orders && go mod tidy && go test ./... && go run .
+// Example, from a checkout:
+//
+//	go run ./cmd/patron new --module example.com/orders --http --kafka --sql postgres --tidy ../orders
+//	cd ../orders && make test && go run .
+//
+// and once Patron is published:
+//
+//	go run github.com/patron-go/patron/cmd/patron@latest new --module example.com/orders --http orders
 //
 // # Traces
 //
-//	patron traces [--ui 127.0.0.1:16686] [--otlp-http 127.0.0.1:4318] [--otlp-grpc 127.0.0.1:4317] [--max-spans n]
+//	patron traces [--ui 127.0.0.1:16686] [--otlp-http 127.0.0.1:4318] [--otlp-grpc 127.0.0.1:4317]
+//	              [--max-spans n] [--max-span-bytes size] [--max-logs n] [--max-log-bytes size]
+//	              [--max-points n] [--max-point-bytes size]
 //
-// Traces runs the trace viewer until interrupted; point services at it with
-// OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 and open
-// http://127.0.0.1:16686/search.
+// Traces runs the viewer until interrupted. It receives all three signals,
+// traces, logs and metrics, over OTLP/HTTP and OTLP/gRPC, so point services
+// at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 alone and open
+// http://127.0.0.1:16686/search. Each store keeps its newest data within a
+// count and a memory bound (sizes as 256MiB, 1GB or plain bytes).
 package main
 
 import (
@@ -53,7 +67,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/patron-go/patron/traceview"
 )
@@ -128,11 +145,20 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 }
 
 func runTraces(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("traces", "patron traces [--ui addr] [--otlp-http addr] [--otlp-grpc addr] [--max-spans n]", stderr)
+	fs := newFlagSet("traces", "patron traces [--ui addr] [--otlp-http addr] [--otlp-grpc addr] [--max-spans n] [--max-span-bytes size] "+
+		"[--max-logs n] [--max-log-bytes size] [--max-points n] [--max-point-bytes size]", stderr)
 	ui := fs.String("ui", traceview.DefaultUIAddr, "address of the web UI and query API")
-	otlpHTTP := fs.String("otlp-http", "127.0.0.1:4318", "address of the OTLP/HTTP receiver")
-	otlpGRPC := fs.String("otlp-grpc", "127.0.0.1:4317", "address of the OTLP/gRPC receiver")
+	otlpHTTP := fs.String("otlp-http", traceview.DefaultOTLPHTTPAddr, "address of the OTLP/HTTP receiver (traces, logs, metrics)")
+	otlpGRPC := fs.String("otlp-grpc", traceview.DefaultOTLPGRPCAddr, "address of the OTLP/gRPC receiver (traces, logs, metrics)")
 	maxSpans := fs.Int("max-spans", traceview.DefaultMaxSpans, "spans kept in memory; the oldest traces go first")
+	maxSpanBytes := byteSize(traceview.DefaultMaxStoreBytes)
+	fs.Var(&maxSpanBytes, "max-span-bytes", "memory the stored spans may take (e.g. 256MiB); the oldest traces go first")
+	maxLogs := fs.Int("max-logs", traceview.DefaultMaxLogRecords, "log records kept in memory; the oldest go first")
+	maxLogBytes := byteSize(traceview.DefaultMaxLogBytes)
+	fs.Var(&maxLogBytes, "max-log-bytes", "memory the stored log records may take")
+	maxPoints := fs.Int("max-points", traceview.DefaultMaxMetricPoints, "metric data points kept in memory; the oldest go first")
+	maxPointBytes := byteSize(traceview.DefaultMaxMetricBytes)
+	fs.Var(&maxPointBytes, "max-point-bytes", "memory the stored metric data points may take")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -145,7 +171,10 @@ func runTraces(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	v, err := traceview.New(traceview.WithUIAddr(*ui), traceview.WithOTLPHTTPAddr(*otlpHTTP),
-		traceview.WithOTLPGRPCAddr(*otlpGRPC), traceview.WithMaxSpans(*maxSpans), traceview.WithLogger(logger))
+		traceview.WithOTLPGRPCAddr(*otlpGRPC), traceview.WithMaxSpans(*maxSpans), traceview.WithMaxStoreBytes(int64(maxSpanBytes)),
+		traceview.WithMaxLogRecords(*maxLogs), traceview.WithMaxLogBytes(int64(maxLogBytes)),
+		traceview.WithMaxMetricPoints(*maxPoints), traceview.WithMaxMetricBytes(int64(maxPointBytes)),
+		traceview.WithLogger(logger))
 	if err != nil {
 		fmt.Fprintf(stderr, "patron traces: %v\n", err)
 		return exitUsage
@@ -154,12 +183,67 @@ func runTraces(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	go func() { errc <- v.Run(ctx) }()
 	if err := v.Ready(ctx); err == nil {
 		a := v.Addrs()
-		fmt.Fprintf(stdout, "trace viewer: http://%s/search\nOTLP/HTTP:    http://%s\nOTLP/gRPC:    %s\n"+
-			"point services at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://%s\n", a.UI, a.OTLPHTTP, a.OTLPGRPC, a.OTLPHTTP)
+		fmt.Fprint(stdout, tracesHint(a))
 	}
 	if err := <-errc; err != nil {
 		fmt.Fprintf(stderr, "patron traces: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// tracesHint is what patron traces prints once listening: where the UI is,
+// and the one variable that sends a service's traces, logs and metrics to
+// it (the gRPC form too).
+func tracesHint(a traceview.Addrs) string {
+	var b strings.Builder
+	if a.UI != "" {
+		fmt.Fprintf(&b, "trace viewer: http://%s/search\n", a.UI)
+	}
+	if a.OTLPHTTP != "" {
+		fmt.Fprintf(&b, "OTLP/HTTP:    http://%s (traces, logs, metrics)\n", a.OTLPHTTP)
+	}
+	if a.OTLPGRPC != "" {
+		fmt.Fprintf(&b, "OTLP/gRPC:    %s (traces, logs, metrics)\n", a.OTLPGRPC)
+	}
+	switch {
+	case a.OTLPHTTP != "":
+		fmt.Fprintf(&b, "send all three signals with OTEL_EXPORTER_OTLP_ENDPOINT=http://%s\n", a.OTLPHTTP)
+		if a.OTLPGRPC != "" {
+			fmt.Fprintf(&b, "  (or over gRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://%s)\n", a.OTLPGRPC)
+		}
+	case a.OTLPGRPC != "":
+		fmt.Fprintf(&b, "send all three signals with OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://%s\n", a.OTLPGRPC)
+	}
+	return b.String()
+}
+
+// byteSize is a flag for a memory size: plain bytes, or a number with one of
+// the units B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+type byteSize int64
+
+func (s *byteSize) String() string {
+	n := int64(*s)
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (s *byteSize) Set(v string) error {
+	v = strings.TrimSpace(v)
+	num := strings.TrimRightFunc(v, unicode.IsLetter)
+	unit := strings.TrimSpace(v[len(num):])
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || mult == 0 || f <= 0 || f*mult > 1<<40 {
+		return fmt.Errorf("want a positive size such as 256MiB, 1GB or 1048576, got %q", v)
+	}
+	*s = byteSize(f * mult)
+	return nil
 }

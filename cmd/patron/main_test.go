@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"go/parser"
 	"go/token"
 	"os"
@@ -209,9 +210,23 @@ func TestNewOccupiedDirectory(t *testing.T) {
 	}
 }
 
+// fakeCheckout writes a directory that passes for a Patron checkout (its
+// go.mod declares Patron's module) but holds no package, and a go.sum.
+func fakeCheckout(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module "+patronModule+"\n\ngo 1.26.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte("example.com/sum v1.0.0 h1:seed=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestNewTidyFailure checks that --tidy runs go mod tidy in the new service
-// and reports its failure: with the module proxy switched off, Patron's
-// placeholder version cannot resolve.
+// and reports its failure: the checkout given holds none of the packages
+// the service imports, and the module proxy is off.
 func TestNewTidyFailure(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command on PATH")
@@ -220,7 +235,7 @@ func TestNewTidyFailure(t *testing.T) {
 	t.Setenv("GOFLAGS", "-mod=mod")
 	t.Setenv("GOWORK", "off")
 	dir := filepath.Join(t.TempDir(), "svc")
-	code, stdout, stderr := runCLI(t, "new", "--module", "example.com/orders", "--tidy", dir)
+	code, stdout, stderr := runCLI(t, "new", "--module", "example.com/orders", "--patron", fakeCheckout(t), "--tidy", dir)
 	if code != exitError {
 		t.Errorf("exit code = %d, want %d", code, exitError)
 	}
@@ -232,6 +247,112 @@ func TestNewTidyFailure(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
 		t.Errorf("the files should stay when tidy fails: %v", err)
+	}
+}
+
+// TestNewPatronFlag checks --patron from a directory outside any checkout:
+// go.mod replaces Patron with the checkout given, go.sum starts from the
+// checkout's, and the README says how to switch to a published version.
+func TestNewPatronFlag(t *testing.T) {
+	checkout := fakeCheckout(t)
+	t.Chdir(t.TempDir())
+	dir := filepath.Join(t.TempDir(), "svc")
+	code, stdout, stderr := runCLI(t, "new", "--module", "example.com/orders", "--patron", checkout, dir)
+	if code != exitOK {
+		t.Fatalf("exit code = %d, want 0; stderr: %s", code, stderr)
+	}
+	if want := "Patron comes from the checkout in " + checkout; !strings.Contains(stdout, want) {
+		t.Errorf("stdout = %q, want it to contain %q", stdout, want)
+	}
+	gomod := readFile(t, dir, "go.mod")
+	for _, line := range []string{"\nrequire github.com/patron-go/patron " + replacedVersion + "\n", "\nreplace github.com/patron-go/patron => " + checkout + "\n"} {
+		if !strings.Contains(gomod, line) {
+			t.Errorf("go.mod lacks %q:\n%s", line, gomod)
+		}
+	}
+	if sum := readFile(t, dir, "go.sum"); sum != readFile(t, checkout, "go.sum") {
+		t.Errorf("go.sum = %q, want the checkout's", sum)
+	}
+	readme := readFile(t, dir, "README.md")
+	for _, s := range []string{"go mod edit -dropreplace=github.com/patron-go/patron\ngo get github.com/patron-go/patron@latest", "go -C " + checkout + " run ./cmd/patron traces"} {
+		if !strings.Contains(readme, s) {
+			t.Errorf("README.md lacks %q", s)
+		}
+	}
+
+	// A path with a space is quoted in go.mod.
+	spaced := filepath.Join(t.TempDir(), "my patron")
+	if err := os.CopyFS(spaced, os.DirFS(checkout)); err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(t.TempDir(), "svc")
+	if code, _, stderr := runCLI(t, "new", "--module", "example.com/orders", "--patron", spaced, dir); code != exitOK {
+		t.Fatalf("exit code = %d, want 0; stderr: %s", code, stderr)
+	}
+	if gomod, want := readFile(t, dir, "go.mod"), "=> \""+spaced+"\"\n"; !strings.Contains(gomod, want) {
+		t.Errorf("go.mod = %q, want it to contain %q", gomod, want)
+	}
+}
+
+func TestNewPatronFlagNotACheckout(t *testing.T) {
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "go.mod"), []byte("module example.com/other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct{ dir, msg string }{
+		"no go.mod":    {t.TempDir(), "not a Patron checkout: no go.mod in "},
+		"other module": {other, `declares module "example.com/other", want github.com/patron-go/patron`},
+		"missing":      {filepath.Join(other, "nope"), "not a Patron checkout: no go.mod in "},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "svc")
+			code, stdout, stderr := runCLI(t, "new", "--module", "example.com/orders", "--patron", tt.dir, dir)
+			if code != exitUsage {
+				t.Errorf("exit code = %d, want %d", code, exitUsage)
+			}
+			if want := "patron new: --patron " + tt.dir + ": "; !strings.Contains(stderr, want) || !strings.Contains(stderr, tt.msg) {
+				t.Errorf("stderr = %q, want %q and %q", stderr, want, tt.msg)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Error("a bad --patron created the directory")
+			}
+		})
+	}
+}
+
+func TestResolvePatron(t *testing.T) {
+	root := repoRoot(t)
+	outside := t.TempDir()
+	tests := []struct {
+		name        string
+		flagDir     string
+		released    string
+		candidates  []string
+		wantVersion string
+		wantDir     string
+		wantErr     error
+	}{
+		{name: "flag wins over a released version", flagDir: root, released: "v0.3.0", wantVersion: replacedVersion, wantDir: root},
+		{name: "released version", released: "v0.3.0", candidates: []string{root}, wantVersion: "v0.3.0"},
+		{name: "working directory in a checkout", candidates: []string{filepath.Join(root, "cmd", "patron")}, wantVersion: replacedVersion, wantDir: root},
+		{name: "source directory after an outside working directory", candidates: []string{outside, filepath.Join(root, "traceview")}, wantVersion: replacedVersion, wantDir: root},
+		// examples/ is a module of its own: its go.mod is found first and is not Patron's.
+		{name: "another module inside a checkout", candidates: []string{filepath.Join(root, "examples", "demo")}, wantErr: errNoPatron},
+		{name: "nothing", candidates: []string{outside, ""}, wantErr: errNoPatron},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			version, dir, err := resolvePatron(tt.flagDir, tt.released, tt.candidates...)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if version != tt.wantVersion || dir != tt.wantDir {
+				t.Errorf("got (%q, %q), want (%q, %q)", version, dir, tt.wantVersion, tt.wantDir)
+			}
+		})
 	}
 }
 
@@ -271,7 +392,9 @@ type combination struct {
 	deps  []string // docker-compose services besides the service itself
 }
 
-var commonFiles = []string{".dockerignore", ".gitignore", "Dockerfile", "Makefile", "README.md", "docker-compose.yml", "go.mod", "main.go"}
+// commonFiles are written for every combination; go.sum is the checkout's
+// (tests run in one).
+var commonFiles = []string{".dockerignore", ".gitignore", "Dockerfile", "Makefile", "README.md", "docker-compose.yml", "go.mod", "go.sum", "main.go"}
 
 var combinations = []combination{
 	{
@@ -303,19 +426,24 @@ var combinations = []combination{
 	},
 }
 
-// generateInto runs patron new for c into a new directory and returns it.
-func generateInto(t *testing.T, c combination) string {
+// generateInto runs patron new for c, with extra flags, into a new
+// directory and returns it.
+func generateInto(t *testing.T, c combination, extra ...string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "orders")
 	args := append([]string{"new", "--module", "example.com/orders"}, c.flags...)
+	args = append(args, extra...)
 	code, stdout, stderr := runCLI(t, append(args, dir)...)
 	if code != exitOK {
-		t.Fatalf("patron new %q: exit code %d; stderr:\n%s", c.flags, code, stderr)
+		t.Fatalf("patron new %q: exit code %d; stdout:\n%s\nstderr:\n%s", args[1:], code, stdout, stderr)
 	}
-	if stderr != "" {
+	next := "\nnext:\n\tcd " + dir + "\n\tgo mod tidy\n\tgo test ./...\n\tgo run .\n"
+	if slices.Contains(extra, "--tidy") {
+		next = "\nnext:\n\tcd " + dir + "\n\tgo test ./...\n\tgo run .\n"
+	} else if stderr != "" {
 		t.Errorf("stderr = %q, want nothing", stderr)
 	}
-	for _, want := range []string{"created " + dir + " (module example.com/orders):\n", "\nnext:\n\tcd " + dir + "\n\tgo mod tidy\n\tgo test ./...\n\tgo run .\n"} {
+	for _, want := range []string{"created " + dir + " (module example.com/orders):\n", next} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout = %q, want it to contain %q", stdout, want)
 		}
@@ -361,8 +489,9 @@ func TestNewGeneratesFiles(t *testing.T) {
 				t.Errorf("files:\n got %q\nwant %q", got, want)
 			}
 
+			// Run from a checkout, patron new takes Patron from it.
 			gomod := readFile(t, dir, "go.mod")
-			for _, line := range []string{"module example.com/orders\n", "\ngo 1.26.0\n", "\nrequire github.com/patron-go/patron " + defaultPatronVersion + "\n"} {
+			for _, line := range []string{"module example.com/orders\n", "\ngo 1.26.0\n", "\nrequire github.com/patron-go/patron " + replacedVersion + "\n", "\nreplace github.com/patron-go/patron => " + repoRoot(t) + "\n"} {
 				if !strings.Contains(gomod, line) {
 					t.Errorf("go.mod lacks %q:\n%s", line, gomod)
 				}
@@ -372,6 +501,10 @@ func TestNewGeneratesFiles(t *testing.T) {
 				if !strings.Contains(docker, s) {
 					t.Errorf("Dockerfile lacks %q", s)
 				}
+			}
+			// make run builds, then runs: go run exits 1 on Ctrl-C.
+			if mk := readFile(t, dir, "Makefile"); !strings.Contains(mk, "\nrun:\n\tgo build -ldflags \"$(LDFLAGS)\" -o bin/$(BINARY) .\n\t./bin/$(BINARY)\n") {
+				t.Errorf("Makefile's run target does not build and run bin/orders:\n%s", mk)
 			}
 			readme := readFile(t, dir, "README.md")
 			for _, s := range []string{"```sh\ngo run .\n```", "```sh\ngo test ./...\n```"} {
@@ -415,10 +548,11 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// TestGeneratedServicesPass is the end-to-end check: each generated service,
-// pointed at this working tree with a replace directive, passes go vet and
-// go test. Dependencies resolve from the module cache that building Patron
-// filled (the proxy is only asked for what is missing).
+// TestGeneratedServicesPass is the end-to-end check of the path a user of a
+// checkout takes: patron new --tidy, run from this checkout (or given it
+// with --patron), then make vet and make test in the generated service.
+// Nothing but the go command's usual sources is used: the module cache that
+// building Patron filled, and the module proxy for what is missing.
 func TestGeneratedServicesPass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module per combination; skipped with -short")
@@ -427,48 +561,39 @@ func TestGeneratedServicesPass(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
+	makeTool, _ := exec.LookPath("make")
 	root := repoRoot(t)
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(),
-		"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"),
-		"GOWORK=off",
-		"GOTOOLCHAIN=local",
-	)
-	for _, c := range combinations {
+	// patron new --tidy runs go mod tidy with this process's environment.
+	t.Setenv("GOFLAGS", strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"))
+	t.Setenv("GOWORK", "off")
+	t.Setenv("GOTOOLCHAIN", "local")
+	for i, c := range combinations {
 		if c.name == "default is http" { // the same files as "http"
 			continue
 		}
+		extra := []string{"--tidy"}
+		if i%2 == 1 {
+			extra = append(extra, "--patron", root)
+		}
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			dir := generateInto(t, c)
-			f, err := os.OpenFile(filepath.Join(dir, "go.mod"), os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
+			dir := generateInto(t, c, extra...)
+			if gomod := readFile(t, dir, "go.mod"); !strings.Contains(gomod, "\nreplace github.com/patron-go/patron => "+root+"\n") {
+				t.Fatalf("go.mod does not replace Patron with %s:\n%s", root, gomod)
 			}
-			_, err = f.WriteString("\nreplace github.com/patron-go/patron => " + root + "\n")
-			if cerr := f.Close(); err == nil {
-				err = cerr
+			steps := [][]string{{goTool, "vet", "./..."}, {goTool, "test", "-count=1", "./..."}}
+			if makeTool != "" {
+				steps = [][]string{{makeTool, "vet"}, {makeTool, "test"}}
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Patron's checksums spare tidy most lookups.
-			if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			for _, args := range [][]string{{"mod", "tidy"}, {"vet", "./..."}, {"test", "-count=1", "./..."}} {
+			for _, args := range steps {
 				ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-				cmd := exec.CommandContext(ctx, goTool, args...)
-				cmd.Dir, cmd.Env = dir, env
+				cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+				cmd.Dir = dir
 				out, err := cmd.CombinedOutput()
 				cancel()
 				if err != nil {
-					t.Fatalf("go %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
+					t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
 				}
-				t.Logf("go %s:\n%s", strings.Join(args, " "), out)
+				t.Logf("%s:\n%s", strings.Join(args, " "), out)
 			}
 		})
 	}

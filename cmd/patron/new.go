@@ -14,10 +14,12 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"text/template"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 )
@@ -28,11 +30,15 @@ import (
 //go:embed templates
 var templates embed.FS
 
-// defaultPatronVersion is what generated go.mod files require when this
-// binary was not built from a released module (go run ./cmd/patron).
-const defaultPatronVersion = "v0.1.0"
+// patronModule is the module path generated services require.
+const patronModule = "github.com/patron-go/patron"
 
-const newSynopsis = "patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--force] [--tidy] dir"
+// replacedVersion is what a generated go.mod requires when a replace
+// directive points at a checkout: the zero pseudo-version, which is what the
+// go command itself writes for a replaced module without a version.
+const replacedVersion = "v0.0.0-00010101000000-000000000000"
+
+const newSynopsis = "patron new --module path [--http] [--grpc] [--kafka] [--amqp] [--sqs] [--sql postgres|mysql] [--redis] [--patron dir] [--force] [--tidy] dir"
 
 const newHelp = `New creates a Patron service in dir: main.go wired with the chosen
 components and clients, a handler and its unit test per component, a README,
@@ -46,6 +52,14 @@ others alone.
 
 The go.mod lists only Patron: run 'go mod tidy' in dir (which needs the module
 proxy or a warm module cache) to complete it and write go.sum, or pass --tidy.
+
+Which Patron the service requires: with --patron, the checkout in that
+directory, through a replace directive (go.sum starts from the checkout's);
+else the version of this patron binary when it was built from a released
+module (go run github.com/patron-go/patron/cmd/patron@v0.x.y); else the
+checkout the current directory is in, or the one this binary was built from,
+also through a replace directive. When none applies, new stops and asks for
+--patron.
 
 The flags are:
 `
@@ -61,6 +75,7 @@ type newOptions struct {
 	sqs    bool
 	sql    string
 	redis  bool
+	patron string // --patron: a Patron checkout to replace the module with
 	force  bool
 	tidy   bool
 }
@@ -70,12 +85,17 @@ type serviceData struct {
 	Module        string // module path
 	Name          string // service name: the module's last element, cleaned
 	DBName        string // database name for the compose file and defaults
-	PatronVersion string
+	PatronVersion string // required in go.mod
+	PatronDir     string // absolute path of the checkout go.mod replaces Patron with, or ""
 	HTTP, GRPC    bool
 	Kafka, AMQP   bool
 	SQS, Redis    bool
 	SQL           string // "", "postgres" or "mysql"
 }
+
+// ReplacePath is PatronDir as a go.mod replace target, quoted when it
+// holds spaces or other characters go.mod cannot take bare.
+func (d serviceData) ReplacePath() string { return modfile.AutoQuote(d.PatronDir) }
 
 // Consumers reports whether the service consumes messages.
 func (d serviceData) Consumers() bool { return d.Kafka || d.AMQP || d.SQS }
@@ -123,6 +143,12 @@ var skeleton = []file{
 	{"goaws.yaml.tmpl", "goaws.yaml", func(d serviceData) bool { return d.SQS }},
 }
 
+// seedFile is the checkout's go.sum, copied as the new service's first
+// go.sum when go.mod replaces Patron with that checkout: its checksums were
+// verified when the checkout's modules were downloaded, and they spare
+// go mod tidy most lookups (with a warm module cache, all of them).
+const seedFile = "go.sum"
+
 func runNew(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts, code, ok := parseNew(args, stderr)
 	if !ok {
@@ -145,6 +171,9 @@ func runNew(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "created %s (module %s):\n", opts.dir, data.Module)
 	for _, f := range created {
 		fmt.Fprintf(stdout, "\t%s\n", f)
+	}
+	if data.PatronDir != "" {
+		fmt.Fprintf(stdout, "Patron comes from the checkout in %s (a replace directive in go.mod; README.md says how to switch to a published version)\n", data.PatronDir)
 	}
 	if opts.tidy {
 		fmt.Fprintln(stdout, "running go mod tidy")
@@ -183,6 +212,7 @@ func parseNew(args []string, stderr io.Writer) (opts newOptions, code int, ok bo
 	fs.BoolVar(&opts.sqs, "sqs", false, "consume an Amazon SQS queue")
 	fs.StringVar(&opts.sql, "sql", "", "add a traced database/sql handle: `postgres` or mysql")
 	fs.BoolVar(&opts.redis, "redis", false, "add a traced Redis client (and a Redis route cache with --http)")
+	fs.StringVar(&opts.patron, "patron", "", "use the Patron checkout in `dir` (a replace directive in go.mod)")
 	fs.BoolVar(&opts.force, "force", false, "write into a directory that is not empty")
 	fs.BoolVar(&opts.tidy, "tidy", false, "run 'go mod tidy' in the new service (uses the module proxy)")
 	if err := fs.Parse(args); err != nil {
@@ -223,13 +253,101 @@ func newServiceData(o newOptions) (serviceData, error) {
 	if err := checkModulePath(o.module); err != nil {
 		return serviceData{}, err
 	}
+	version, dir, err := resolvePatron(o.patron, releasedVersion(), checkoutCandidates()...)
+	if err != nil {
+		return serviceData{}, err
+	}
 	name := serviceName(o.module)
 	return serviceData{
 		Module: o.module, Name: name, DBName: strings.ReplaceAll(name, "-", "_"),
-		PatronVersion: patronVersion(),
-		HTTP:          o.http, GRPC: o.grpc, Kafka: o.kafka, AMQP: o.amqp, SQS: o.sqs,
+		PatronVersion: version, PatronDir: dir,
+		HTTP: o.http, GRPC: o.grpc, Kafka: o.kafka, AMQP: o.amqp, SQS: o.sqs,
 		SQL: o.sql, Redis: o.redis,
 	}, nil
+}
+
+// errNoPatron is returned when new cannot tell which Patron to require.
+var errNoPatron = errors.New("this patron was not built from a released version and no Patron checkout was found: " +
+	"pass --patron DIR (a checkout of " + patronModule + "), or run a released patron " +
+	"(go run " + patronModule + "/cmd/patron@VERSION new ...)")
+
+// resolvePatron decides what the generated go.mod requires: the checkout in
+// flagDir when it is set, else the released version of this binary, else the
+// first Patron checkout that holds one of candidates. dir is the absolute
+// path of the checkout to replace Patron with, "" for a released version.
+func resolvePatron(flagDir, released string, candidates ...string) (version, dir string, err error) {
+	if flagDir != "" {
+		dir, err := filepath.Abs(flagDir)
+		if err != nil {
+			return "", "", fmt.Errorf("--patron %s: %w", flagDir, err)
+		}
+		if err := checkCheckout(dir); err != nil {
+			return "", "", fmt.Errorf("--patron %s: %w", flagDir, err)
+		}
+		return replacedVersion, dir, nil
+	}
+	if released != "" {
+		return released, "", nil
+	}
+	for _, c := range candidates {
+		if dir, ok := findCheckout(c); ok {
+			return replacedVersion, dir, nil
+		}
+	}
+	return "", "", errNoPatron
+}
+
+// checkCheckout reports why dir is not the root of a Patron checkout.
+func checkCheckout(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("not a Patron checkout: no go.mod in %s", dir)
+	}
+	if err != nil {
+		return err
+	}
+	if got := modfile.ModulePath(b); got != patronModule {
+		return fmt.Errorf("not a Patron checkout: %s declares module %q, want %s", filepath.Join(dir, "go.mod"), got, patronModule)
+	}
+	return nil
+}
+
+// findCheckout looks for the root of a Patron checkout in dir and its
+// parents; the first go.mod found decides, so that a service inside a
+// checkout (examples/) does not count as Patron.
+func findCheckout(dir string) (string, bool) {
+	if dir == "" {
+		return "", false
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, checkCheckout(dir) == nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+// checkoutCandidates are where a Patron checkout may be, in order: the
+// working directory (go run ./cmd/patron from a checkout), and the source
+// directory this binary was built from (go install ./cmd/patron, then run
+// elsewhere; unknown when built with -trimpath).
+func checkoutCandidates() []string {
+	var c []string
+	if wd, err := os.Getwd(); err == nil {
+		c = append(c, wd)
+	}
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		c = append(c, filepath.Dir(file))
+	}
+	return c
 }
 
 // checkModulePath applies the rules of 'go mod init': a valid import path
@@ -271,14 +389,17 @@ func serviceName(modPath string) string {
 	return name
 }
 
-// patronVersion is the Patron version generated services require: this
-// binary's own when it was built from a released module (go run
-// github.com/patron-go/patron/cmd/patron@v1.2.3), a placeholder otherwise.
-func patronVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && semver.IsValid(bi.Main.Version) && !strings.Contains(bi.Main.Version, "+dirty") {
-		return bi.Main.Version
+// releasedVersion is this binary's version when it was built from a
+// released module (go run github.com/patron-go/patron/cmd/patron@v1.2.3),
+// "" otherwise (built in a checkout, where the version is (devel), a
+// pseudo-version of an unpublished commit, or +dirty).
+func releasedVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Main.Path != patronModule || !semver.IsValid(bi.Main.Version) ||
+		strings.Contains(bi.Main.Version, "+dirty") || module.IsPseudoVersion(bi.Main.Version) {
+		return ""
 	}
-	return defaultPatronVersion
+	return bi.Main.Version
 }
 
 // checkDir refuses a directory that holds anything, unless force.
@@ -322,6 +443,19 @@ func generate(dir string, data serviceData) ([]string, error) {
 			return created, err
 		}
 		created = append(created, f.dst)
+	}
+	if data.PatronDir != "" {
+		sum, err := os.ReadFile(filepath.Join(data.PatronDir, seedFile))
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // tidy writes one
+		case err != nil:
+			return created, err
+		default:
+			if err := os.WriteFile(filepath.Join(dir, seedFile), sum, 0o644); err != nil {
+				return created, err
+			}
+			created = append(created, seedFile)
+		}
 	}
 	return created, nil
 }

@@ -203,7 +203,7 @@ func TestCorrelationIDReachesServerLogs(t *testing.T) {
 		t.Errorf("access record = %v", access)
 	}
 	// slog writes a Duration as nanoseconds in JSON.
-	if d, ok := access["duration"].(float64); !ok || d <= 0 {
+	if d, ok := access["duration"].(string); !ok || d == "" || d == "0s" {
 		t.Errorf("access record duration = %v", access["duration"])
 	}
 	if _, ok := access["client.address"]; !ok {

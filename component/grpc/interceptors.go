@@ -91,11 +91,15 @@ func accessLog(ctx context.Context, logger *slog.Logger, method, kind string, st
 	case strings.HasPrefix(method, "/grpc.health.v1.") || strings.HasPrefix(method, "/grpc.reflection."):
 		level = slog.LevelDebug
 	}
-	if !logger.Enabled(ctx, level) {
+	h := logger.Handler()
+	if !h.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 6)
-	attrs = append(attrs,
+	// Straight to the handler with no caller PC: Logger.LogAttrs would walk
+	// the stack (runtime.Callers) for a source location that points here
+	// anyway, and the record holds five attributes without allocating.
+	rec := slog.NewRecord(time.Now(), level, "grpc request", 0)
+	rec.AddAttrs(
 		slog.String(keyMethod, strings.TrimPrefix(method, "/")),
 		slog.String("rpc.type", kind),
 		slog.String(keyStatus, codeName(code)),
@@ -104,12 +108,12 @@ func accessLog(ctx context.Context, logger *slog.Logger, method, kind string, st
 		slog.Duration("duration", time.Since(start)),
 	)
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		attrs = append(attrs, slog.String(keyPeer, p.Addr.String()))
+		rec.AddAttrs(slog.String(keyPeer, p.Addr.String()))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
+		rec.AddAttrs(slog.String("error", status.Convert(err).Message()))
 	}
-	logger.LogAttrs(ctx, level, "grpc request", attrs...)
+	_ = h.Handle(ctx, rec) // a failing log sink has nowhere to be reported
 }
 
 // serverError reports whether code is a server-side failure, the classes

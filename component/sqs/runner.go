@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/patron-go/patron/internal/awsattr"
 	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
@@ -396,8 +397,6 @@ func (r *runner) process(m types.Message, e *inflight) {
 	}
 	msg := newMessage(m, c.queueName)
 	start := time.Now()
-	// The one place that turns a message into the carrier its trace
-	// context is read from.
 	ctx, span := r.pipe.Start(r.base, messageCarrier(msg), msg.SentAt, start)
 	defer span.End()
 	if span.IsRecording() {
@@ -446,10 +445,12 @@ func (r *runner) dispose(ctx context.Context, e *inflight, msg *Message, err err
 	}
 }
 
-// messageCarrier is the carrier the trace context and correlation ID of msg
-// are read from: its String and Number attributes, SNS envelope included.
+// messageCarrier is the one place that turns a message into the carrier its
+// trace context and correlation ID are read from: its String and Number
+// attributes (SNS envelope included), with the packed propagation
+// attribute that the publishers may write read through awsattr.
 func messageCarrier(msg *Message) propagation.TextMapCarrier {
-	return propagation.MapCarrier(msg.Attributes)
+	return awsattr.Carrier(msg.Attributes)
 }
 
 func (r *runner) stop(err error) {

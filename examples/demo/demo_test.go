@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,10 @@ func testDemoChain(t *testing.T, embeddedAMQP bool) {
 		t.Fatal(err)
 	}
 	checkTrace(t, tr)
+	if embeddedAMQP { // one picture is enough
+		checkTraceInBrowser(t, d.infra.uiAddr, traceID, len(tr.Spans))
+	}
+	runPrintedCommand(t, d, traceID)
 
 	// Each service counted what it did, on its own /metrics.
 	wantMetric := map[string]string{
@@ -90,6 +95,39 @@ func testDemoChain(t *testing.T, embeddedAMQP bool) {
 		if p.cmd.ProcessState == nil || !p.cmd.ProcessState.Exited() {
 			t.Errorf("%s is still running after stop", p.svc.name)
 		}
+	}
+}
+
+// runPrintedCommand runs the curl command the launcher prints after the
+// first request, as a user pastes it into a shell: http-svc must accept it.
+func runPrintedCommand(t *testing.T, d *demo, traceID string) {
+	t.Helper()
+	var out strings.Builder
+	prev := d.out
+	d.out = &out
+	d.printSent(traceID)
+	d.out = prev
+	var command string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if c, ok := strings.CutPrefix(line, "  curl "); ok {
+			command = "curl " + c
+		}
+	}
+	if command == "" {
+		t.Fatalf("the launcher printed no curl command:\n%s", out.String())
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Logf("no curl on PATH: the printed command %q not run", command)
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	got, err := exec.CommandContext(ctx, "sh", "-c", command+" --silent --show-error").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, got)
+	}
+	if status, _, _ := strings.Cut(string(got), "\r\n"); !strings.HasPrefix(status, "HTTP/1.1 201 ") {
+		t.Errorf("the printed command %q answered %q, want 201:\n%s", command, status, got)
 	}
 }
 

@@ -3,8 +3,9 @@
 // Redis, SQLite and the trace viewer), builds and starts the services as
 // separate processes, sends one request, and prints the URL of its trace.
 //
-//	go run ./examples/demo            # or: make demo
-//	go run ./examples/demo -external  # use the brokers of examples/docker-compose.yml
+//	make demo                         # builds bin/demo and runs it
+//	cd examples && go run ./demo      # the same (examples/ is a module of its own)
+//	make demo-compose                 # -external: the brokers of examples/docker-compose.yml
 package main
 
 import (
@@ -17,23 +18,50 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/patron-go/patron/examples/internal/terminal"
 )
 
 func main() {
+	// Ctrl-C for the launcher alone, so that make ends with its status.
+	restore, err := terminal.Foreground()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+	}
+	code := launch()
+	restore()
+	os.Exit(code)
+}
+
+// launch runs the demo from the command line and returns the exit status.
+func launch() int {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	cfg.flags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
-		stop()
-		os.Exit(1)
+		return 1
 	}
+	return 0
+}
+
+// curlCommand is the request the launcher sends, as a command to paste into
+// a shell. http-svc refuses a body without its JSON media type (415).
+func curlCommand(port int) string {
+	return fmt.Sprintf(`curl -i -X POST -H 'Content-Type: application/json' -d '{"firstname":"John","lastname":"Doe"}' http://localhost:%d/api`, port)
+}
+
+// printSent says where the trace of the first request is and how to send
+// more.
+func (d *demo) printSent(traceID string) {
+	fmt.Fprintf(d.out, "\nOne request went through all seven services. Its trace:\n  %s\n", d.traceURL(traceID))
+	fmt.Fprintf(d.out, "Send more with examples/start_processing.sh [N] (N requests, 10 by default), or:\n  %s\n", curlCommand(d.cfg.ports["http-svc"]))
 }
 
 // run starts the demo, sends one request, prints where to look, and keeps
@@ -52,8 +80,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) er
 		if err != nil {
 			return errors.Join(err, stopErr())
 		}
-		fmt.Fprintf(out, "\nOne request went through all seven services. Its trace:\n  %s\n", d.traceURL(traceID))
-		fmt.Fprintf(out, "Send more with examples/start_processing.sh (or curl -X POST -d '{\"firstname\":\"John\",\"lastname\":\"Doe\"}' http://localhost:%d/api).\n", d.cfg.ports["http-svc"])
+		d.printSent(traceID)
 	}
 	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
 	<-ctx.Done()

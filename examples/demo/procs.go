@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,9 +33,10 @@ type process struct {
 }
 
 // buildAll compiles every service in one go build, which shares the work of
-// their common dependencies.
+// their common dependencies. A first run compiles them all, which takes
+// minutes: the packages compiled are counted on out as they go.
 func buildAll(ctx context.Context, moduleRoot, binDir string, svcs []service, out io.Writer) error {
-	args := []string{"build", "-o", binDir + string(filepath.Separator)}
+	args := []string{"build", "-v", "-o", binDir + string(filepath.Separator)}
 	for _, s := range svcs {
 		args = append(args, "./"+strings.TrimPrefix(s.pkg, "examples/"))
 	}
@@ -42,11 +44,68 @@ func buildAll(ctx context.Context, moduleRoot, binDir string, svcs []service, ou
 	// The services belong to the examples module, which uses the library
 	// in moduleRoot through its replace directive.
 	cmd.Dir = filepath.Join(moduleRoot, "examples")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
+	progress := &buildProgress{out: out}
+	cmd.Stdout, cmd.Stderr = progress, progress
+	err := cmd.Run()
+	progress.finish()
+	if err != nil {
 		return fmt.Errorf("building the services (go %s): %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// buildProgress turns the output of go build -v, which names every package
+// it compiles, into one counting line, and passes anything else (compile
+// errors) through.
+type buildProgress struct {
+	out     io.Writer
+	partial []byte
+	n       int
+	counted bool // the counting line is open
+}
+
+func (p *buildProgress) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		l := string(p.partial[:i])
+		p.partial = p.partial[i+1:]
+		p.line(l)
+	}
+}
+
+func (p *buildProgress) line(l string) {
+	// An import path has neither spaces nor colons; an error line has one.
+	if l != "" && !strings.ContainsAny(l, " :\t") {
+		p.n++
+		p.counted = true
+		fmt.Fprintf(p.out, "\r  %d packages compiled", p.n)
+		return
+	}
+	p.endCount()
+	fmt.Fprintln(p.out, l)
+}
+
+// endCount ends the counting line, if one is open.
+func (p *buildProgress) endCount() {
+	if p.counted {
+		fmt.Fprintln(p.out)
+		p.counted = false
+	}
+}
+
+// finish ends the output once go build returned: the counting line, and a
+// last line without a newline.
+func (p *buildProgress) finish() {
+	if len(p.partial) > 0 {
+		l := string(p.partial)
+		p.partial = nil
+		p.line(l)
+	}
+	p.endCount()
 }
 
 func startProcess(binDir, logDir string, s service, env []string) (*process, error) {

@@ -8,7 +8,8 @@
 // viewer and the four services, each a Patron service with its own name in
 // the traces. Ctrl-C stops it all.
 //
-//	go run ./examples/tracing-talk
+//	make talk                          # builds bin/tracing-talk and runs it
+//	cd examples && go run ./tracing-talk  # the same (examples/ is a module of its own)
 package main
 
 import (
@@ -22,9 +23,24 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/patron-go/patron/examples/internal/terminal"
 )
 
 func main() {
+	// Ctrl-C for this process alone, so that make ends with its status.
+	restore, err := terminal.Foreground()
+	if err != nil {
+		slog.Warn("tracing-talk: the terminal's Ctrl-C stays shared with make", "error", err)
+	}
+	code := launch()
+	restore()
+	os.Exit(code)
+}
+
+// launch runs Tracing Talk from the command line and returns the exit
+// status.
+func launch() int {
 	cfg := config{logs: os.Stderr}
 	kafkaAddr := flag.String("kafka", "127.0.0.1:9092", "Kafka broker to use if one answers there; otherwise an embedded cluster runs")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis server to use if one answers there; otherwise miniredis runs in-process")
@@ -47,8 +63,9 @@ func main() {
 	}
 	if err := run(ctx, cfg, func(eps endpoints) { printEndpoints(cfg, eps) }); err != nil {
 		slog.Error("tracing-talk failed", "error", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func printEndpoints(cfg config, eps endpoints) {

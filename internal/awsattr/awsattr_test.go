@@ -3,7 +3,9 @@ package awsattr_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,77 +33,122 @@ func own(n int) map[string]attr {
 
 var propagated = propagation.MapCarrier{"traceparent": "00-tp", correlation.HeaderKey: "corr"}
 
-// TestMerge: the propagation attributes are added as Strings until the
-// message would pass Max; then nothing is merged and the error names the
-// keys that did not fit and how many attributes of its own the message may
-// keep. A propagation key replaces the caller's attribute of that name
-// without counting twice, and the caller's map is never modified.
+// TestMerge: the propagation attributes are added one String each while
+// they fit; past Max they are packed into one PackedKey attribute (with
+// traceparent on its own when one more fits); when the message's own fill
+// all ten they are dropped; only own alone over Max is an error. A
+// propagation key (or a stale PackedKey) replaces the caller's attribute of
+// that name, and the caller's map is never modified.
 func TestMerge(t *testing.T) {
 	collide := own(8)
 	collide["traceparent"] = attr{awsattr.DataTypeString, "stale"}
+	stalePacked := own(9)
+	stalePacked[awsattr.PackedKey] = str(`{"traceparent":"stale"}`)
+	wide := propagation.MapCarrier{"traceparent": "00-tp", "x-b3-traceid": "b3", "uber-trace-id": "j", correlation.HeaderKey: "corr"}
 
 	tests := map[string]struct {
-		own       map[string]attr
-		wantLen   int
-		wantAdded []string // nil: no error
-		wantMsg   string
+		own     map[string]attr
+		carrier propagation.MapCarrier
+		form    awsattr.Form
+		want    []string // the keys besides own's (and besides own's replaced ones)
 	}{
-		"none of its own":      {own: nil, wantLen: 2},
-		"fits exactly":         {own: own(8), wantLen: 10},
-		"collision replaced":   {own: collide, wantLen: 10},
-		"no room for one":      {own: own(9), wantAdded: []string{correlation.HeaderKey, "traceparent"}, wantMsg: "use at most 8 attributes of your own"},
-		"full without tracing": {own: own(10), wantAdded: []string{correlation.HeaderKey, "traceparent"}, wantMsg: "has 10 attributes of its own and trace propagation needs 2 more"},
-		"over on its own":      {own: own(11), wantAdded: []string{}, wantMsg: "has 11 attributes and an SQS message takes at most 10"},
+		"none of its own":      {own: nil, form: awsattr.Separate, want: []string{correlation.HeaderKey, "traceparent"}},
+		"fits exactly":         {own: own(8), form: awsattr.Separate, want: []string{correlation.HeaderKey, "traceparent"}},
+		"collision replaced":   {own: collide, form: awsattr.Separate, want: []string{correlation.HeaderKey, "traceparent"}},
+		"packed":               {own: own(9), form: awsattr.Packed, want: []string{awsattr.PackedKey}},
+		"packed, traceparent":  {own: own(7), carrier: wide, form: awsattr.Packed, want: []string{awsattr.PackedKey, "traceparent"}},
+		"stale packed":         {own: stalePacked, form: awsattr.Packed, want: []string{awsattr.PackedKey}},
+		"full without tracing": {own: own(10), form: awsattr.Dropped},
+		"nothing to add":       {own: own(10), carrier: propagation.MapCarrier{}, form: awsattr.Separate},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			carrier := tc.carrier
+			if carrier == nil {
+				carrier = propagated
+			}
 			before := maps.Clone(tc.own)
-			got, err := awsattr.Merge(tc.own, propagated, str)
-			if !maps.Equal(before, tc.own) {
-				t.Fatalf("Merge modified the caller's attributes: %v, was %v", tc.own, before)
-			}
-			if tc.wantAdded != nil {
-				var le *awsattr.LimitError
-				if !errors.As(err, &le) || got != nil {
-					t.Fatalf("got %v, %v; want a *LimitError and no attributes", got, err)
-				}
-				if le.Own != len(tc.own) || strings.Join(le.Added, ",") != strings.Join(tc.wantAdded, ",") {
-					t.Fatalf("LimitError %+v, want Own %d and Added %v", le, len(tc.own), tc.wantAdded)
-				}
-				if !strings.Contains(err.Error(), tc.wantMsg) {
-					t.Fatalf("error %q does not say %q", err, tc.wantMsg)
-				}
-				return
-			}
+			got, form, err := awsattr.Merge(tc.own, carrier, str)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != tc.wantLen {
-				t.Fatalf("%d attributes, want %d: %v", len(got), tc.wantLen, got)
+			if !maps.Equal(before, tc.own) {
+				t.Fatalf("Merge modified the caller's attributes: %v, was %v", tc.own, before)
 			}
-			for k, v := range propagated {
-				if got[k] != str(v) {
-					t.Fatalf("attribute %s = %+v, want the String %q", k, got[k], v)
+			if form != tc.form || len(got) > awsattr.Max {
+				t.Fatalf("form %d with %d attributes, want form %d within %d", form, len(got), tc.form, awsattr.Max)
+			}
+			var added []string
+			for k, v := range got {
+				if ov, ok := tc.own[k]; ok && ov == v {
+					continue
 				}
+				added = append(added, k)
 			}
-			for k, v := range tc.own {
-				if _, ok := propagated[k]; !ok && got[k] != v {
-					t.Fatalf("own attribute %s = %+v, want %+v", k, got[k], v)
+			slices.Sort(added)
+			if strings.Join(added, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("added %v, want %v", added, tc.want)
+			}
+			// Whatever the form, the consumer's carrier reads every field.
+			if form != awsattr.Dropped {
+				text := map[string]string{}
+				for k, v := range got {
+					text[k] = v.val
+				}
+				c := awsattr.Carrier(text)
+				for k, v := range carrier {
+					if c.Get(k) != v {
+						t.Fatalf("Carrier reads %s = %q, want %q (attributes %v)", k, c.Get(k), v, got)
+					}
 				}
 			}
 		})
 	}
+	if _, _, err := awsattr.Merge(own(11), propagated, str); err == nil ||
+		!strings.Contains(err.Error(), "has 11 attributes and an SQS message takes at most 10") {
+		t.Fatalf("11 of its own: %v, want a *LimitError that says the limit", err)
+	}
+}
+
+// TestCarrier: attributes of their own win over packed fields, and a
+// malformed packed attribute is ignored, never an error.
+func TestCarrier(t *testing.T) {
+	c := awsattr.Carrier(map[string]string{awsattr.PackedKey: `{"traceparent":"packed","b":"2"}`, "traceparent": "own"})
+	if c.Get("traceparent") != "own" || c.Get("b") != "2" {
+		t.Fatalf("carrier %v", c)
+	}
+	for _, bad := range []string{"", "{", `{"a":1}`, "[]", "null"} {
+		attrs := map[string]string{awsattr.PackedKey: bad, "a": "x"}
+		if c := awsattr.Carrier(attrs); c.Get("a") != "x" || len(c) != 2 {
+			t.Fatalf("packed %q: carrier %v", bad, c)
+		}
+	}
+}
+
+// FuzzCarrier: any packed value is read without panicking, and the message's
+// own attributes always come through.
+func FuzzCarrier(f *testing.F) {
+	f.Add(`{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`)
+	f.Add(`{"a":"b",}`)
+	f.Fuzz(func(t *testing.T, packed string) {
+		c := awsattr.Carrier(map[string]string{awsattr.PackedKey: packed, "own": "v"})
+		if c.Get("own") != "v" || c.Get(awsattr.PackedKey) != packed {
+			t.Fatalf("own attributes lost: %v", c)
+		}
+	})
 }
 
 var errTooMany = errors.New("test: too many message attributes")
 
 // TestWriterStart: Start writes the new span's context and the correlation
-// ID; when they do not fit, the span is still started (the failed publish
-// is traced) and the error wraps both the publisher's sentinel and the
-// *LimitError.
+// ID, packed when the message's own leave too little room, left out with a
+// warning when they leave none; only a message over the limit on its own is
+// refused, with the span still started (the failed publish is traced) and
+// an error that wraps the publisher's sentinel and the *LimitError.
 func TestWriterStart(t *testing.T) {
 	kit := observabilitytest.New(t)
-	w := awsattr.NewWriter(kit.TracerProvider.Tracer("test"), kit.Propagator, semconv.MessagingSystemAWSSQS, str, errTooMany)
+	var logs observabilitytest.LogBuffer
+	w := awsattr.NewWriter(kit.TracerProvider.Tracer("test"), kit.Propagator, semconv.MessagingSystemAWSSQS, str, errTooMany, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx := correlation.ContextWithID(t.Context(), "corr-1")
 
 	ctx2, span, got, err := w.Start(ctx, "q", own(3))
@@ -116,7 +163,24 @@ func TestWriterStart(t *testing.T) {
 		t.Fatal("Start did not return the span's context")
 	}
 
+	// Nine of its own: packed into one, never refused.
 	_, span, got, err = w.Start(ctx, "q", own(9))
+	span.End()
+	if err != nil || len(got) != awsattr.Max || !strings.Contains(got[awsattr.PackedKey].val, span.SpanContext().SpanID().String()) {
+		t.Fatalf("got %v, %v; want the context packed into %s", got, err, awsattr.PackedKey)
+	}
+
+	// Ten of its own: sent without tracing, with a warning.
+	_, span, got, err = w.Start(ctx, "q", own(10))
+	span.End()
+	if err != nil || len(got) != awsattr.Max {
+		t.Fatalf("got %v, %v; want the message's own attributes only", got, err)
+	}
+	if !strings.Contains(logs.String(), "no room for its trace context") {
+		t.Fatalf("no warning logged: %q", logs.String())
+	}
+
+	_, span, got, err = w.Start(ctx, "q", own(11))
 	span.End()
 	var le *awsattr.LimitError
 	if !errors.Is(err, errTooMany) || !errors.As(err, &le) || got != nil {

@@ -1,10 +1,34 @@
 package awsattr
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
 )
+
+// Carrier returns a carrier over the text attributes of a received message
+// that reads the propagation fields in either form Merge writes: one
+// attribute each, or packed into PackedKey. An attribute of its own wins
+// over a packed field of the same name. A malformed packed attribute is
+// ignored (the message then starts a new trace, never fails); attrs is not
+// modified.
+func Carrier(attrs map[string]string) propagation.MapCarrier {
+	packed, ok := attrs[PackedKey]
+	if !ok {
+		return propagation.MapCarrier(attrs)
+	}
+	var fields map[string]string
+	if err := json.Unmarshal([]byte(packed), &fields); err != nil || len(fields) == 0 {
+		return propagation.MapCarrier(attrs)
+	}
+	for k, v := range attrs {
+		fields[k] = v
+	}
+	return fields
+}
 
 // Text returns the value of a String or Number attribute (custom types
 // such as "String.id" included) and whether it is one: those are the

@@ -48,7 +48,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 func newJSONHandler(w io.Writer, level slog.Leveler) *jsonHandler {
 	out := &lockedWriter{w: w}
 	return &jsonHandler{
-		slow:  slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}),
+		slow:  slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level, ReplaceAttr: durationString}),
 		out:   out,
 		level: level,
 		fast:  true,
@@ -206,13 +206,122 @@ func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 	case slog.KindBool:
 		b = strconv.AppendBool(b, v.Bool())
 	case slog.KindDuration:
-		b = strconv.AppendInt(b, int64(v.Duration()), 10)
+		b = append(b, '"')
+		b = appendDuration(b, v.Duration())
+		b = append(b, '"')
 	case slog.KindTime:
 		b = append(b, '"')
 		b = v.Time().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, '"')
 	}
 	return b, true
+}
+
+// durationString is the slow path's ReplaceAttr: durations as Go writes
+// them ("1.5s", "30s"), not slog's integer nanoseconds, which a reader of
+// the log cannot tell from any other number.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
+}
+
+// appendDuration appends d.String() without its allocation (the access
+// log writes one duration per request). Adapted from time.Duration.String,
+// BSD licence, The Go Authors.
+func appendDuration(b []byte, d time.Duration) []byte {
+	var arr [32]byte
+	n := len(arr)
+	u := uint64(d)
+	neg := d < 0
+	if neg {
+		u = -u
+	}
+	if u < uint64(time.Second) {
+		// Less than a second: one unit (ns, µs or ms), with a fraction.
+		var prec int
+		n--
+		arr[n] = 's'
+		n--
+		switch {
+		case u == 0:
+			return append(b, '0', 's')
+		case u < uint64(time.Microsecond):
+			prec = 0
+			arr[n] = 'n'
+		case u < uint64(time.Millisecond):
+			prec = 3
+			// U+00B5 'µ' micro sign == 0xC2 0xB5; n is on the 'µ' byte.
+			n--
+			copy(arr[n:], "µ")
+		default:
+			prec = 6
+			arr[n] = 'm'
+		}
+		n, u = fmtFrac(arr[:n], u, prec)
+		n = fmtInt(arr[:n], u)
+	} else {
+		n--
+		arr[n] = 's'
+		n, u = fmtFrac(arr[:n], u, 9)
+		n = fmtInt(arr[:n], u%60)
+		u /= 60
+		if u > 0 {
+			n--
+			arr[n] = 'm'
+			n = fmtInt(arr[:n], u%60)
+			u /= 60
+			if u > 0 {
+				n--
+				arr[n] = 'h'
+				n = fmtInt(arr[:n], u)
+			}
+		}
+	}
+	if neg {
+		n--
+		arr[n] = '-'
+	}
+	return append(b, arr[n:]...)
+}
+
+// fmtFrac formats the fraction of v/10**prec (e.g. ".12345") into the tail
+// of buf, omitting trailing zeros and the point when the fraction is 0. It
+// returns the index where the output starts and v/10**prec.
+func fmtFrac(buf []byte, v uint64, prec int) (int, uint64) {
+	w := len(buf)
+	printed := false
+	for range prec {
+		digit := v % 10
+		printed = printed || digit != 0
+		if printed {
+			w--
+			buf[w] = byte(digit) + '0'
+		}
+		v /= 10
+	}
+	if printed {
+		w--
+		buf[w] = '.'
+	}
+	return w, v
+}
+
+// fmtInt formats v into the tail of buf and returns where it starts.
+func fmtInt(buf []byte, v uint64) int {
+	w := len(buf)
+	if v == 0 {
+		w--
+		buf[w] = '0'
+		return w
+	}
+	for v > 0 {
+		w--
+		buf[w] = byte(v%10) + '0'
+		v /= 10
+	}
+	return w
 }
 
 // addIDs is what Handler adds to a record it passes on: one AddAttrs call

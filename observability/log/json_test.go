@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,10 +17,10 @@ import (
 )
 
 // slogReference is what New produced before the fast JSON path: slog's own
-// JSONHandler behind the ID-adding Handler. The fast path must match it
-// byte for byte.
+// JSONHandler behind the ID-adding Handler, with durations as strings. The
+// fast path must match it byte for byte.
 func slogReference(buf *bytes.Buffer, level slog.Leveler) *slog.Logger {
-	return slog.New(NewHandler(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level})))
+	return slog.New(NewHandler(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level, ReplaceAttr: durationString})))
 }
 
 type logCase struct {
@@ -140,6 +141,27 @@ func maskTimes(b []byte) []byte {
 		}
 		out = append(out, 'T')
 		b = b[end:]
+	}
+}
+
+// TestDurationsAreStrings: a duration reads as Go writes it ("30s"), on
+// the fast path and in a group (slow path), never as integer nanoseconds.
+func TestDurationsAreStrings(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf, FormatJSON, slog.LevelInfo)
+	l.Info("fast", "timeout", 30*time.Second, "elapsed", 1500*time.Microsecond)
+	l.Info("slow", slog.Group("g", "d", 2*time.Minute), "f", 1.5)
+	out := buf.String()
+	for _, want := range []string{`"timeout":"30s"`, `"elapsed":"1.5ms"`, `"g":{"d":"2m0s"}`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	for _, d := range []time.Duration{0, 1, 999, 1000, 1001, 1500 * time.Microsecond, time.Second, 90 * time.Minute,
+		-time.Nanosecond, -61 * time.Second, math.MaxInt64, math.MinInt64, 36*time.Hour + 7*time.Millisecond} {
+		if got := string(appendDuration(nil, d)); got != d.String() {
+			t.Errorf("appendDuration(%d) = %q, want %q", int64(d), got, d.String())
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ package log
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,10 @@ const (
 // span in the record's context, and its correlation ID.
 type Handler struct {
 	inner slog.Handler
+	// flush, when the logger of New writes to a BufferedWriter, is its
+	// Flush: records at ERROR or above reach the writer before Handle
+	// returns.
+	flush func() error
 }
 
 // NewHandler wraps inner.
@@ -34,20 +39,26 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle adds the context's IDs to r and passes it on.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	var err error
 	if j, ok := h.inner.(*jsonHandler); ok {
-		return j.handle(ctx, r, true)
+		err = j.handle(ctx, r, true)
+	} else {
+		err = h.inner.Handle(ctx, addIDs(ctx, r))
 	}
-	return h.inner.Handle(ctx, addIDs(ctx, r))
+	if h.flush != nil && r.Level >= slog.LevelError {
+		err = errors.Join(err, h.flush())
+	}
+	return err
 }
 
 // WithAttrs returns a Handler whose inner handler has attrs.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &Handler{inner: h.inner.WithAttrs(attrs)}
+	return &Handler{inner: h.inner.WithAttrs(attrs), flush: h.flush}
 }
 
 // WithGroup returns a Handler whose inner handler opens group name.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{inner: h.inner.WithGroup(name)}
+	return &Handler{inner: h.inner.WithGroup(name), flush: h.flush}
 }
 
 // Format is the encoding of log records.
@@ -87,7 +98,8 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // New returns a logger writing to w in format, filtered by level (a LevelVar
 // so that it can change at run time), that adds the context IDs to each
-// record.
+// record. When w is a BufferedWriter, every record at ERROR or above
+// flushes it.
 func New(w io.Writer, format Format, level slog.Leveler, attrs ...slog.Attr) *slog.Logger {
 	var inner slog.Handler
 	if format == FormatText {
@@ -98,7 +110,11 @@ func New(w io.Writer, format Format, level slog.Leveler, attrs ...slog.Attr) *sl
 	if len(attrs) > 0 {
 		inner = inner.WithAttrs(attrs)
 	}
-	return slog.New(NewHandler(inner))
+	h := NewHandler(inner)
+	if bw, ok := w.(*BufferedWriter); ok {
+		h.flush = bw.Flush
+	}
+	return slog.New(h)
 }
 
 type ctxKey struct{}

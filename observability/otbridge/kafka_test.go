@@ -89,7 +89,8 @@ func TestKafkaPatronProducerUnderOpenTracing(t *testing.T) {
 	if err := <-active; err != nil {
 		t.Error(err)
 	}
-	spans := e.kit.WaitForSpanCount(t, wait, "handle", 1)
+	// The CONSUMER span ends after the handler's span, so wait for it.
+	spans := e.kit.WaitForSpanCount(t, wait, "process "+topic, 1)
 	observabilitytest.AssertTree(t, spans, observabilitytest.Want{
 		Name: "place order",
 		Children: []observabilitytest.Want{{

@@ -1,10 +1,16 @@
 // Package telemetry builds the OpenTelemetry SDK pipeline of a Patron
-// service: tracer and meter providers, propagators from OTEL_PROPAGATORS,
-// exporters from the OTEL_* variables (autoexport), the resource and the
-// Prometheus registry behind /metrics. Only the service (package patron) and
-// programs that assemble their own service need it; components and clients
-// depend on the API-only helpers of package observability, so that they do
-// not compile the SDK and every exporter.
+// service: tracer, meter and logger providers, propagators from
+// OTEL_PROPAGATORS, exporters from the OTEL_* variables (or the whole
+// pipeline from OTEL_CONFIG_FILE), the resource and the Prometheus registry
+// behind /metrics. Every exporter it builds hands the wire valid UTF-8 and
+// turns a receiver's refusal of a signal into one warning. Only the service
+// (package patron) and programs that assemble their own service need it;
+// components and clients depend on the API-only helpers of package
+// observability, so that they do not compile the SDK and its exporters.
+//
+// Built with the patron_nogrpcexport tag, the OTLP gRPC exporters and the
+// configuration file (otelconf, which links them) are left out: the grpc
+// protocol and OTEL_CONFIG_FILE then fail Setup with an error saying so.
 package telemetry
 
 import (
@@ -17,17 +23,22 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/contrib/bridges/otelslog"
 	"go.opentelemetry.io/contrib/instrumentation/runtime"
 	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	otellog "go.opentelemetry.io/otel/log"
+	lognoop "go.opentelemetry.io/otel/log/noop"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Provider owns the telemetry pipeline of one service. Its zero value is not
@@ -35,6 +46,7 @@ import (
 type Provider struct {
 	tp        trace.TracerProvider
 	mp        metric.MeterProvider
+	lp        otellog.LoggerProvider // nil when logs are not exported
 	prop      propagation.TextMapPropagator
 	registry  *prometheus.Registry
 	resource  *resource.Resource
@@ -48,6 +60,7 @@ type setupConfig struct {
 	prop           propagation.TextMapPropagator
 	spanExporters  []sdktrace.SpanExporter
 	metricReaders  []sdkmetric.Reader
+	logExporters   []sdklog.Exporter
 	attrs          []attributeKV
 	runtimeMetrics bool
 	setGlobals     bool
@@ -102,6 +115,19 @@ func WithSpanExporter(e sdktrace.SpanExporter) SetupOption {
 			return errors.New("observability: span exporter is nil")
 		}
 		c.spanExporters = append(c.spanExporters, e)
+		return nil
+	}
+}
+
+// WithLogExporter adds an exporter (batched) of the service's log records,
+// on top of what OTEL_LOGS_EXPORTER configures; with one, the records go out
+// through it as well as to the service's log output.
+func WithLogExporter(e sdklog.Exporter) SetupOption {
+	return func(c *setupConfig) error {
+		if e == nil {
+			return errors.New("observability: log exporter is nil")
+		}
+		c.logExporters = append(c.logExporters, e)
 		return nil
 	}
 }
@@ -166,6 +192,18 @@ func Setup(ctx context.Context, name, version string, opts ...SetupOption) (*Pro
 	if err != nil {
 		return nil, err
 	}
+	warn := func() *slog.Logger {
+		if cfg.errorLogger != nil {
+			return cfg.errorLogger
+		}
+		return slog.Default()
+	}
+	if env.disabledValueUnknown != "" {
+		warn().Warn("observability: OTEL_SDK_DISABLED is neither true nor false; telemetry stays on", "value", env.disabledValueUnknown)
+	}
+	if env.jaegerDeprecated && cfg.prop == nil {
+		warn().Warn("observability: the jaeger propagator is deprecated by the OpenTelemetry specification; it is kept for old peers, prefer tracecontext", "env", "OTEL_PROPAGATORS")
+	}
 
 	res, err := newResource(ctx, name, version, cfg.attrs)
 	if err != nil {
@@ -179,29 +217,60 @@ func Setup(ctx context.Context, name, version string, opts ...SetupOption) (*Pro
 		p.prop = env.propagator
 	}
 
-	if cfg.tp != nil {
+	if env.configFile != "" && !env.disabled {
+		if err := p.fromConfigFile(ctx, &cfg, env); err != nil {
+			_ = p.Shutdown(ctx)
+			return nil, err
+		}
+		return p.finish(cfg)
+	}
+
+	switch {
+	case cfg.tp != nil:
 		p.tp = cfg.tp
-	} else {
-		tp, err := p.newTracerProvider(ctx, env, cfg.spanExporters)
+	case env.disabled:
+		p.tp = tracenoop.NewTracerProvider()
+	default:
+		tp, err := p.newTracerProvider(ctx, env.traces, cfg.spanExporters, warn)
 		if err != nil {
 			return nil, err
 		}
 		p.tp = tp
 	}
 
-	if cfg.mp != nil {
+	switch {
+	case cfg.mp != nil:
 		p.mp = cfg.mp
-	} else {
-		mp, err := p.newMeterProvider(ctx, env, cfg.metricReaders)
+	case env.disabled:
+		p.mp = metricnoop.NewMeterProvider()
+	default:
+		mp, err := p.newMeterProvider(ctx, env.metrics, cfg.metricReaders, warn)
 		if err != nil {
 			_ = p.Shutdown(ctx)
 			return nil, err
 		}
 		p.mp = mp
 	}
+
+	if !env.disabled {
+		if err := p.newLoggerProvider(ctx, env.logs, cfg.logExporters, warn); err != nil {
+			_ = p.Shutdown(ctx)
+			return nil, err
+		}
+	}
+
+	if env.disabled {
+		cfg.runtimeMetrics = false
+	}
+	return p.finish(cfg)
+}
+
+// finish starts the runtime metrics and installs the globals, once the
+// providers are built.
+func (p *Provider) finish(cfg setupConfig) (*Provider, error) {
 	if cfg.runtimeMetrics {
 		if err := runtime.Start(runtime.WithMeterProvider(p.mp)); err != nil {
-			_ = p.Shutdown(ctx)
+			_ = p.Shutdown(context.Background())
 			return nil, fmt.Errorf("observability: starting runtime metrics: %w", err)
 		}
 	}
@@ -246,22 +315,20 @@ func newResource(ctx context.Context, name, version string, extra []attributeKV)
 	return res, nil
 }
 
-func (p *Provider) newTracerProvider(ctx context.Context, env envConfig, extra []sdktrace.SpanExporter) (*sdktrace.TracerProvider, error) {
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithResource(p.resource),
-		sdktrace.WithSampler(env.sampler),
-	}
-	if env.tracesExporter {
-		exp, err := autoexport.NewSpanExporter(ctx)
+func (p *Provider) newTracerProvider(ctx context.Context, e export, extra []sdktrace.SpanExporter, warn func() *slog.Logger) (*sdktrace.TracerProvider, error) {
+	// No WithSampler: the SDK reads OTEL_TRACES_SAMPLER(_ARG) itself, after
+	// readEnv has checked them.
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(p.resource)}
+	if e.kind != kindNone {
+		exp, err := newSpanExporter(ctx, e)
 		if err != nil {
 			return nil, fmt.Errorf("observability: creating span exporter from OTEL_TRACES_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
 		}
-		if !autoexport.IsNoneSpanExporter(exp) {
-			opts = append(opts, sdktrace.WithBatcher(exp))
-		}
+		r := &refusals{sig: tracesSignal, endpoint: e.endpoint, logger: warn}
+		opts = append(opts, sdktrace.WithBatcher(newUTF8SpanExporter(refusingSpanExporter{exp, r})))
 	}
-	for _, e := range extra {
-		opts = append(opts, sdktrace.WithBatcher(e))
+	for _, x := range extra {
+		opts = append(opts, sdktrace.WithBatcher(newUTF8SpanExporter(x)))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	p.shutdowns = append(p.shutdowns, tp.Shutdown)
@@ -269,7 +336,7 @@ func (p *Provider) newTracerProvider(ctx context.Context, env envConfig, extra [
 	return tp, nil
 }
 
-func (p *Provider) newMeterProvider(ctx context.Context, env envConfig, extra []sdkmetric.Reader) (*sdkmetric.MeterProvider, error) {
+func (p *Provider) newMeterProvider(ctx context.Context, e export, extra []sdkmetric.Reader, warn func() *slog.Logger) (*sdkmetric.MeterProvider, error) {
 	promExp, err := otelprom.New(otelprom.WithRegisterer(p.registry))
 	if err != nil {
 		return nil, fmt.Errorf("observability: creating Prometheus exporter: %w", err)
@@ -278,14 +345,14 @@ func (p *Provider) newMeterProvider(ctx context.Context, env envConfig, extra []
 		sdkmetric.WithResource(p.resource),
 		sdkmetric.WithReader(promExp),
 	}
-	if env.metricsExporter {
-		r, err := autoexport.NewMetricReader(ctx)
+	if e.kind != kindNone {
+		exp, err := newMetricExporter(ctx, e)
 		if err != nil {
-			return nil, fmt.Errorf("observability: creating metric reader from OTEL_METRICS_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
+			return nil, fmt.Errorf("observability: creating metric exporter from OTEL_METRICS_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
 		}
-		if !autoexport.IsNoneMetricReader(r) {
-			opts = append(opts, sdkmetric.WithReader(r))
-		}
+		r := &refusals{sig: metricsSignal, endpoint: e.endpoint, logger: warn}
+		// The periodic reader reads OTEL_METRIC_EXPORT_INTERVAL and _TIMEOUT.
+		opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(refusingMetricExporter{exp, r})))
 	}
 	for _, r := range extra {
 		opts = append(opts, sdkmetric.WithReader(r))
@@ -296,11 +363,65 @@ func (p *Provider) newMeterProvider(ctx context.Context, env envConfig, extra []
 	return mp, nil
 }
 
+// newLoggerProvider builds the provider behind the slog bridge when logs
+// are exported; otherwise p.lp stays nil and the service's logger is left
+// exactly as it is, allocation-free.
+func (p *Provider) newLoggerProvider(ctx context.Context, e export, extra []sdklog.Exporter, warn func() *slog.Logger) error {
+	var opts []sdklog.LoggerProviderOption
+	if e.kind != kindNone {
+		exp, err := newLogExporter(ctx, e)
+		if err != nil {
+			return fmt.Errorf("observability: creating log exporter from OTEL_LOGS_EXPORTER/OTEL_EXPORTER_OTLP_*: %w", err)
+		}
+		r := &refusals{sig: logsSignal, endpoint: e.endpoint, logger: warn}
+		// The batch processor reads OTEL_BLRP_*.
+		opts = append(opts, sdklog.WithProcessor(sdklog.NewBatchProcessor(newUTF8LogExporter(refusingLogExporter{exp, r}))))
+	}
+	for _, x := range extra {
+		opts = append(opts, sdklog.WithProcessor(sdklog.NewBatchProcessor(newUTF8LogExporter(x))))
+	}
+	if len(opts) == 0 {
+		return nil
+	}
+	lp := sdklog.NewLoggerProvider(append(opts, sdklog.WithResource(p.resource))...)
+	p.lp = lp
+	p.shutdowns = append(p.shutdowns, lp.Shutdown)
+	p.flushes = append(p.flushes, lp.ForceFlush)
+	return nil
+}
+
 // TracerProvider returns the service's tracer provider.
 func (p *Provider) TracerProvider() trace.TracerProvider { return p.tp }
 
 // MeterProvider returns the service's meter provider.
 func (p *Provider) MeterProvider() metric.MeterProvider { return p.mp }
+
+// LogsExported reports whether the service's log records are exported
+// (OTEL_LOGS_EXPORTER, an OTLP endpoint, or WithLogExporter).
+func (p *Provider) LogsExported() bool { return p.lp != nil }
+
+// LoggerProvider returns the provider that exports log records, a no-op one
+// when they are not exported (see LogsExported).
+func (p *Provider) LoggerProvider() otellog.LoggerProvider {
+	if p.lp == nil {
+		return lognoop.NewLoggerProvider()
+	}
+	return p.lp
+}
+
+// LogHandler returns the slog handler that exports records through the
+// contrib slog bridge (trace and span IDs come from each record's context),
+// or nil when logs are not exported. The service tees its logger into it
+// (see observability/log.NewTee), so records keep going to stderr too.
+func (p *Provider) LogHandler() slog.Handler {
+	if p.lp == nil {
+		return nil
+	}
+	return otelslog.NewHandler(logScope, otelslog.WithLoggerProvider(p.lp))
+}
+
+// logScope is the instrumentation scope of exported log records.
+const logScope = "github.com/patron-go/patron"
 
 // Propagator returns the configured propagator.
 func (p *Provider) Propagator() propagation.TextMapPropagator { return p.prop }
