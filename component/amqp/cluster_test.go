@@ -3,7 +3,6 @@ package amqp_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,22 +13,12 @@ import (
 	clientamqp "github.com/patron-go/patron/client/amqp"
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/internal/amqptest"
+	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 )
 
 // deadURL is an AMQP URL on a loopback port that nothing listens on.
-func deadURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "amqp://guest:guest@" + addr + "/"
-}
+func deadURL(t *testing.T) string { return "amqp://guest:guest@" + testenv.ClosedAddr(t) + "/" }
 
 // The same broker under two names, so that the log tells which URL a
 // connection used.

@@ -1,29 +1,18 @@
 package amqpconn_test
 
 import (
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patron-go/patron/internal/amqpconn"
+	"github.com/patron-go/patron/internal/testenv"
 )
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 // When every broker is down, the error names each of them, without the
 // credentials.
 func TestDialAllDown(t *testing.T) {
-	a, b := closedPort(t), closedPort(t)
+	a, b := testenv.ClosedAddr(t), testenv.ClosedAddr(t)
 	d, err := amqpconn.NewDialer("x", []string{"amqp://u:secret@" + a + "/", "amqp://u:secret@" + b + "/v"},
 		amqpconn.Config(nil, "test", time.Second))
 	if err != nil {
