@@ -192,8 +192,8 @@ type DestinationMetrics struct {
 	baseOpt  attrOpts
 	outcomes [numOutcomes]*outcomeSeries
 	failedMu sync.RWMutex
-	failed   map[string]*outcomeSeries // error type -> outcome=failed + error.type
-	errored  setCache[string]          // error type -> base + error.type (duration)
+	failed   map[outcomeError]*outcomeSeries // outcome and error type -> series with error.type
+	errored  setCache[string]                // error type -> base + error.type (duration)
 }
 
 // Destination returns the recorder for destination; attrs are added to every
@@ -205,7 +205,7 @@ func (m *ConsumerMetrics) Destination(destination string, attrs ...attribute.Key
 		semconv.MessagingDestinationName(destination),
 		semconv.MessagingOperationName(OperationProcess))
 	base = append(base, attrs...)
-	d := &DestinationMetrics{m: m, base: base, baseOpt: newAttrOpts(base...), failed: make(map[string]*outcomeSeries)}
+	d := &DestinationMetrics{m: m, base: base, baseOpt: newAttrOpts(base...), failed: make(map[outcomeError]*outcomeSeries)}
 	for o := range numOutcomes {
 		d.outcomes[o] = m.seriesFor(d.with(OutcomeKey.String(o.String()))...)
 	}
@@ -245,28 +245,44 @@ func (d *DestinationMetrics) Count(_ context.Context, o Outcome, n int) {
 }
 
 // Failed counts n messages whose handler attempt failed with an error of
-// type errType (see ErrorType). Beyond maxCachedSets error types per
-// destination, further types are counted as "_OTHER", so that an
-// unexpected variety of errors cannot grow memory forever (each series
-// lives as long as its counter).
-func (d *DestinationMetrics) Failed(_ context.Context, n int, errType string) {
+// type errType (see ErrorType); it is CountError with OutcomeFailed.
+func (d *DestinationMetrics) Failed(ctx context.Context, n int, errType string) {
+	d.CountError(ctx, OutcomeFailed, n, errType)
+}
+
+// CountError adds n messages with outcome o (failed, skipped,
+// dead_lettered) caused by an error of type errType, so that the series
+// says why. Beyond maxCachedSets error types per destination, further
+// types are counted as "_OTHER", so that an unexpected variety of errors
+// cannot grow memory forever (each series lives as long as its counter).
+func (d *DestinationMetrics) CountError(_ context.Context, o Outcome, n int, errType string) {
+	if o >= numOutcomes {
+		return
+	}
+	key := outcomeError{o, errType}
 	d.failedMu.RLock()
-	s := d.failed[errType]
+	s := d.failed[key]
 	d.failedMu.RUnlock()
 	if s == nil {
 		d.failedMu.Lock()
-		if s = d.failed[errType]; s == nil {
+		if s = d.failed[key]; s == nil {
 			if len(d.failed) >= maxCachedSets {
-				errType = "_OTHER"
+				key.errType = "_OTHER"
 			}
-			if s = d.failed[errType]; s == nil {
-				s = d.m.seriesFor(d.with(OutcomeKey.String(OutcomeFailed.String()), semconv.ErrorTypeKey.String(errType))...)
-				d.failed[errType] = s
+			if s = d.failed[key]; s == nil {
+				s = d.m.seriesFor(d.with(OutcomeKey.String(o.String()), semconv.ErrorTypeKey.String(key.errType))...)
+				d.failed[key] = s
 			}
 		}
 		d.failedMu.Unlock()
 	}
 	s.n.Add(int64(n))
+}
+
+// outcomeError keys the series of an outcome with an error.type.
+type outcomeError struct {
+	o       Outcome
+	errType string
 }
 
 // Duration records one handler call that took elapsed; errType is "" on

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/amqpconn"
 	"github.com/patron-go/patron/reliability"
 )
 
@@ -17,17 +18,15 @@ import (
 type Option func(*config) error
 
 type config struct {
-	tp         trace.TracerProvider
-	mp         metric.MeterProvider
-	prop       propagation.TextMapPropagator
-	logger     *slog.Logger
-	amqpConfig *amqp.Config
-	connName   string
-	channels   int
-	attempts   int
-	backoff    reliability.Backoff
-	mandatory  bool
-	dialTO     time.Duration
+	tp        trace.TracerProvider
+	mp        metric.MeterProvider
+	prop      propagation.TextMapPropagator
+	logger    *slog.Logger
+	conn      amqpconn.Settings
+	channels  int
+	attempts  int
+	backoff   reliability.Backoff
+	mandatory bool
 }
 
 // WithTracerProvider sets the tracer provider (default: the OTel global).
@@ -79,21 +78,22 @@ func WithLogger(l *slog.Logger) Option {
 // Properties get the connection name added.
 func WithConfig(cfg amqp.Config) Option {
 	return func(c *config) error {
-		c.amqpConfig = &cfg
+		c.conn.SetConfig(cfg)
 		return nil
 	}
+}
+
+// WithClusterURLs adds the URLs of the other brokers of a cluster without a
+// load balancer, after New's URL: they are tried in order, and a reconnect
+// starts from the broker after the one that was lost.
+func WithClusterURLs(urls ...string) Option {
+	return func(c *config) error { return c.conn.AddClusterURLs("amqp", urls) }
 }
 
 // WithConnectionName sets the connection_name client property, which the
 // broker shows in its management tools (default "patron-publisher").
 func WithConnectionName(name string) Option {
-	return func(c *config) error {
-		if name == "" {
-			return errors.New("amqp: connection name is empty")
-		}
-		c.connName = name
-		return nil
-	}
+	return func(c *config) error { return c.conn.SetName("amqp", name) }
 }
 
 // WithChannels sets how many channels publish in parallel (default 4). Each
@@ -134,11 +134,5 @@ func WithMandatory(mandatory bool) Option {
 
 // WithDialTimeout bounds establishing a TCP connection (default 10s).
 func WithDialTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return errors.New("amqp: dial timeout must be positive")
-		}
-		c.dialTO = d
-		return nil
-	}
+	return func(c *config) error { return c.conn.SetDialTimeout("amqp", d) }
 }

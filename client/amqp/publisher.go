@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/encoding"
+	"github.com/patron-go/patron/internal/amqpconn"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/reliability"
 )
@@ -68,8 +70,7 @@ func (e *ReturnError) Unwrap() error { return ErrUnroutable }
 // it keeps a small pool of channels on one connection, and each publish holds
 // a channel from the pool until its confirm arrives.
 type Publisher struct {
-	url       string
-	amqpCfg   amqp.Config
+	dialer    *amqpconn.Dialer
 	attempts  int
 	backoff   reliability.Backoff
 	mandatory bool
@@ -98,24 +99,22 @@ type pubChannel struct {
 // connects lazily, on the first Publish, so a service can start before the
 // broker is reachable.
 func New(url string, opts ...Option) (*Publisher, error) {
-	if _, err := amqp.ParseURI(url); err != nil {
-		return nil, fmt.Errorf("amqp: invalid URL: %w", err)
-	}
 	c := config{
-		connName:  "patron-publisher",
+		conn:      amqpconn.NewSettings("patron-publisher"),
 		channels:  4,
 		attempts:  5,
 		backoff:   reliability.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
 		mandatory: true,
-		dialTO:    10 * time.Second,
 	}
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("amqp", &c, opts); err != nil {
+		return nil, err
+	}
+	dialer, err := c.conn.Dialer("amqp", url)
+	if err != nil {
+		return nil, err
 	}
 	p := &Publisher{
-		url:       url,
+		dialer:    dialer,
 		attempts:  c.attempts,
 		backoff:   c.backoff,
 		mandatory: c.mandatory,
@@ -129,8 +128,6 @@ func New(url string, opts ...Option) (*Publisher, error) {
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
-	p.amqpCfg = connectionConfig(c.amqpConfig, c.connName, c.dialTO)
-	var err error
 	if p.metrics, err = observability.NewProducerMetrics(observability.Meter(c.mp, scope), semconv.MessagingSystemRabbitMQ); err != nil {
 		return nil, fmt.Errorf("amqp: %w", err)
 	}
@@ -138,24 +135,6 @@ func New(url string, opts ...Option) (*Publisher, error) {
 		p.slots <- &pubChannel{}
 	}
 	return p, nil
-}
-
-func connectionConfig(base *amqp.Config, name string, dialTimeout time.Duration) amqp.Config {
-	var cfg amqp.Config
-	if base != nil {
-		cfg = *base
-	}
-	props := amqp.NewConnectionProperties()
-	maps.Copy(props, cfg.Properties)
-	props.SetClientConnectionName(name)
-	cfg.Properties = props
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = 10 * time.Second
-	}
-	if cfg.Dial == nil {
-		cfg.Dial = amqp.DefaultDial(dialTimeout)
-	}
-	return cfg
 }
 
 // NewPublishing encodes v as contentType (see package encoding) into a
@@ -371,12 +350,12 @@ func (p *Publisher) connection() (*amqp.Connection, error) {
 	if p.conn != nil && !p.conn.IsClosed() {
 		return p.conn, nil
 	}
-	conn, err := amqp.DialConfig(p.url, p.amqpCfg)
+	conn, where, err := p.dialer.Dial()
 	if err != nil {
 		return nil, fmt.Errorf("amqp: connecting: %w", err)
 	}
 	if p.conn != nil {
-		p.logger.Info("amqp publisher reconnected")
+		p.logger.Info("amqp publisher reconnected", slog.String("url", where))
 	}
 	p.conn = conn
 	return conn, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/client/sns"
 	"github.com/patron-go/patron/correlation"
@@ -20,7 +22,8 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) { sqstest.Main(m) }
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 func attrs(n int) map[string]types.MessageAttributeValue {
 	m := make(map[string]types.MessageAttributeValue, n)

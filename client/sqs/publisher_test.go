@@ -3,6 +3,7 @@ package sqs_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/client/sqs"
 	"github.com/patron-go/patron/correlation"
@@ -19,7 +21,8 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) { sqstest.Main(m) }
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 func setup(t *testing.T) (*awssqs.Client, *sqs.Publisher, *observabilitytest.Kit) {
 	t.Helper()

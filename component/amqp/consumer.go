@@ -2,11 +2,13 @@
 // github.com/rabbitmq/amqp091-go.
 //
 // A message is acked only after its handler returned nil. A failed message
-// follows the failure strategy: Requeue puts it back on the queue with
-// backoff until it has been delivered WithRetry's number of times, counted
-// with headers (see RetryMode), then rejects it without requeueing so that the
-// queue's dead-letter exchange takes it; Stop returns it to the queue and
-// stops the component.
+// goes back on the queue with backoff for WithRetry's number of retries,
+// its deliveries counted with headers (see RetryMode); then the failure
+// strategy applies: DeadLetter (the default) rejects it without requeueing
+// so that the queue's dead-letter exchange takes it, Skip acks it (logged
+// and counted), Stop returns it to the queue and stops the component. A
+// reliability.Permanent error or a body that does not decode is never
+// retried.
 //
 // When the connection or channel closes, the component reconnects with
 // backoff and is not ready meanwhile; messages that were unacked on the dead
@@ -30,11 +32,13 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/amqpconn"
+	"github.com/patron-go/patron/internal/consume"
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/reliability"
@@ -47,43 +51,39 @@ var ErrNotReady = errors.New("amqp: consumer not connected")
 
 // Component consumes one queue.
 type Component struct {
-	url     string
+	dialer  *amqpconn.Dialer
 	queue   string
 	handler Handler
 	cfg     config
-	amqpCfg amqp.Config
 
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
-	// metrics are the instruments every Patron consumer shares, with the
-	// queue's attribute sets precomputed.
-	metrics *observability.DestinationMetrics
+	// pipe is the delivery pipeline every Patron consumer shares: spans,
+	// metrics, retries and the failure strategy.
+	pipe *consume.Pipeline
 
 	ready atomic.Bool
 }
 
-// New returns a component consuming queue on the broker at url with h. h
-// may be nil only when WithBatch gives a batch handler.
+// New returns a component consuming queue on the broker at url with h
+// (WithClusterURLs adds the other brokers of a cluster). h may be nil only
+// when WithBatch gives a batch handler.
 func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
-	if _, err := amqp.ParseURI(url); err != nil {
-		return nil, fmt.Errorf("amqp: invalid URL: %w", err)
-	}
 	if queue == "" {
 		return nil, errors.New("amqp: queue name is empty")
 	}
 	c := config{
-		connName:    "patron-consumer " + queue,
+		conn:        amqpconn.NewSettings("patron-consumer " + queue),
 		workers:     1,
-		maxDeliver:  5,
-		retryWait:   reliability.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2},
+		delivery:    consume.DefaultConfig(reliability.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}),
 		reconnects:  20,
 		reconnectBO: reliability.DefaultBackoff(),
-		dialTO:      10 * time.Second,
 	}
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("amqp", &c, opts); err != nil {
+		return nil, err
+	}
+	if c.delivery.Strategy == 0 {
+		c.delivery.Strategy = DeadLetter
 	}
 	switch {
 	case h == nil && c.batch == nil:
@@ -96,12 +96,15 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 	if c.prefetch == 0 {
 		c.prefetch = max(32, c.batchSize*c.workers)
 	}
+	dialer, err := c.conn.Dialer("amqp", url)
+	if err != nil {
+		return nil, err
+	}
 	comp := &Component{
-		url:     url,
+		dialer:  dialer,
 		queue:   queue,
 		handler: h,
 		cfg:     c,
-		amqpCfg: connectionConfig(c.amqpConfig, c.connName, c.dialTO),
 		tracer:  observability.Tracer(c.tp, scope),
 		prop:    observability.Propagator(c.prop),
 	}
@@ -109,26 +112,11 @@ func New(url, queue string, h Handler, opts ...Option) (*Component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("amqp: %w", err)
 	}
-	comp.metrics = cm.Destination(queue)
+	comp.pipe = consume.New(consume.Spec{
+		Pkg: "amqp", System: semconv.MessagingSystemRabbitMQ, Destination: queue,
+		Tracer: comp.tracer, Prop: comp.prop, Metrics: cm.Destination(queue), Config: c.delivery,
+	})
 	return comp, nil
-}
-
-func connectionConfig(base *amqp.Config, name string, dialTimeout time.Duration) amqp.Config {
-	var cfg amqp.Config
-	if base != nil {
-		cfg = *base
-	}
-	props := amqp.NewConnectionProperties()
-	maps.Copy(props, cfg.Properties)
-	props.SetClientConnectionName(name)
-	cfg.Properties = props
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = 10 * time.Second
-	}
-	if cfg.Dial == nil {
-		cfg.Dial = amqp.DefaultDial(dialTimeout)
-	}
-	return cfg
 }
 
 // Name identifies the component in logs.
@@ -213,10 +201,11 @@ func (c *Component) Run(ctx context.Context) error {
 }
 
 func (c *Component) connect(logger *slog.Logger) (*session, error) {
-	conn, err := amqp.DialConfig(c.url, c.amqpCfg)
+	conn, where, err := c.dialer.Dial()
 	if err != nil {
 		return nil, fmt.Errorf("connecting: %w", err)
 	}
+	logger.Info("amqp consumer connected", slog.String("url", where))
 	s := &session{conn: conn, logger: logger}
 	fail := func(format string, err error) (*session, error) {
 		_ = conn.Close()
@@ -296,9 +285,11 @@ func (c *Component) consume(ctx context.Context, s *session) error {
 	work, stop := context.WithCancel(ctx)
 	defer stop()
 	s.stop = stop
-	// Handlers and acks outlive ctx so that in-flight work finishes. The
-	// logger goes into the context once per session, not per message.
-	hctx := log.WithContext(context.WithoutCancel(ctx), s.logger)
+	// Handlers and acks outlive ctx so that in-flight work finishes, for
+	// the drain timeout at most. The logger goes into the context once per
+	// session, not per message.
+	hctx, cancelH := consume.HandlerContext(log.WithContext(ctx, s.logger), c.cfg.delivery.DrainTimeout)
+	defer cancelH()
 	var wg sync.WaitGroup
 	for range c.cfg.workers {
 		if c.cfg.batch != nil {
@@ -309,269 +300,4 @@ func (c *Component) consume(ctx context.Context, s *session) error {
 	}
 	wg.Wait()
 	return s.stopErr
-}
-
-func (c *Component) worker(work, hctx context.Context, s *session) {
-	// Each worker has its own span starter, so that the correlation IDs of
-	// messages without one come from a generator no other worker contends
-	// for.
-	w := &worker{spans: c.consumerSpans()}
-	for {
-		select {
-		case <-work.Done():
-			return
-		case d, ok := <-s.deliveries:
-			if !ok {
-				return
-			}
-			if work.Err() != nil {
-				// Shutting down: leave it unacked; closing the channel
-				// returns it to the queue.
-				return
-			}
-			c.handle(work, hctx, s, w, &d)
-		}
-	}
-}
-
-func (c *Component) batchWorker(work, hctx context.Context, s *session) {
-	batch := make([]amqp.Delivery, 0, c.cfg.batchSize)
-	timer := time.NewTimer(c.cfg.batchWait)
-	timer.Stop()
-	defer timer.Stop()
-	flush := func() {
-		timer.Stop()
-		c.handleBatch(work, hctx, s, batch)
-		batch = batch[:0]
-	}
-	for {
-		var expired <-chan time.Time
-		if len(batch) > 0 {
-			expired = timer.C
-		}
-		select {
-		case <-work.Done():
-			// A batch not started is not in flight: it goes back to the
-			// queue with the channel.
-			return
-		case d, ok := <-s.deliveries:
-			if !ok || work.Err() != nil {
-				return
-			}
-			batch = append(batch, d)
-			if len(batch) == 1 {
-				timer.Reset(c.cfg.batchWait)
-			}
-			if len(batch) >= c.cfg.batchSize {
-				flush()
-			}
-		case <-expired:
-			flush()
-		}
-	}
-}
-
-// worker is the state one worker keeps between messages.
-type worker struct {
-	spans *observability.ConsumerSpans
-	// msgs is a chunk of Messages handed out one by one: one allocation
-	// per chunk instead of one per message. A Message the handler kept
-	// (against the contract) only keeps its chunk alive; it is never
-	// reused.
-	msgs []Message
-}
-
-// messageChunk is how many Messages a worker allocates at once.
-const messageChunk = 32
-
-func (w *worker) message(d *amqp.Delivery, queue string) *Message {
-	if len(w.msgs) == 0 {
-		w.msgs = make([]Message, messageChunk)
-	}
-	m := &w.msgs[0]
-	w.msgs = w.msgs[1:]
-	m.init(d, queue)
-	return m
-}
-
-func (c *Component) consumerSpans() *observability.ConsumerSpans {
-	return observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemRabbitMQ, c.queue)
-}
-
-func (c *Component) deliveryAttrs(d *amqp.Delivery) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 4)
-	attrs = append(attrs,
-		semconv.MessagingRabbitMQMessageDeliveryTag(int(d.DeliveryTag)),
-		semconv.MessagingMessageBodySize(len(d.Body)))
-	if d.RoutingKey != "" {
-		attrs = append(attrs, semconv.MessagingRabbitMQDestinationRoutingKey(d.RoutingKey))
-	}
-	if d.MessageId != "" {
-		attrs = append(attrs, semconv.MessagingMessageID(d.MessageId))
-	}
-	return attrs
-}
-
-func (c *Component) received(ctx context.Context, d *amqp.Delivery, start time.Time) {
-	c.metrics.Consumed(ctx, 1)
-	c.metrics.Age(ctx, d.Timestamp, start)
-}
-
-func (c *Component) handle(work, hctx context.Context, s *session, w *worker, d *amqp.Delivery) {
-	start := time.Now()
-	msg := w.message(d, c.queue)
-	ctx, span := w.spans.Start(hctx, HeaderCarrier(d.Headers))
-	defer span.End()
-	if span.IsRecording() {
-		// Built only for a span that keeps them: an unsampled message
-		// pays for no attributes.
-		span.SetAttributes(c.deliveryAttrs(d)...)
-	}
-	c.received(ctx, d, start)
-	err := callHandler(func() error { return c.handler(ctx, msg) })
-	c.recordDuration(ctx, start, err)
-	if err == nil {
-		c.ack(ctx, s, d)
-		return
-	}
-	observability.RecordError(span, err)
-	c.fail(work, ctx, s, msg, err)
-}
-
-func (c *Component) handleBatch(work, hctx context.Context, s *session, batch []amqp.Delivery) {
-	start := time.Now()
-	msgs := make([]*Message, len(batch))
-	carriers := make([]propagation.TextMapCarrier, len(batch))
-	for i := range batch {
-		msgs[i] = newMessage(batch[i], c.queue)
-		carriers[i] = HeaderCarrier(batch[i].Headers)
-	}
-	ctx, span := observability.StartBatchConsumerSpan(hctx, c.tracer, c.prop, carriers,
-		semconv.MessagingSystemRabbitMQ, c.queue)
-	defer span.End()
-	for i := range batch {
-		c.received(ctx, &batch[i], start)
-	}
-	err := callHandler(func() error { return c.cfg.batch(ctx, msgs) })
-	c.recordDuration(ctx, start, err)
-	if err != nil {
-		observability.RecordError(span, err)
-	}
-	for i := range batch {
-		if err == nil {
-			c.ack(ctx, s, &batch[i])
-		} else {
-			c.fail(work, ctx, s, msgs[i], err)
-		}
-	}
-}
-
-// callHandler turns a handler's panic into an error, so that a poison message
-// follows the failure strategy instead of crashing the service in a loop.
-func callHandler(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("amqp: handler panicked: %v", r)
-		}
-	}()
-	return fn()
-}
-
-func (c *Component) recordDuration(ctx context.Context, start time.Time, err error) {
-	c.metrics.Duration(ctx, time.Since(start), observability.ErrorType(err))
-}
-
-func (c *Component) ack(ctx context.Context, s *session, d *amqp.Delivery) {
-	if err := d.Ack(false); err != nil {
-		// The channel died after the handler succeeded: the broker
-		// redelivers the message (at-least-once), a new channel's tags are
-		// unrelated, so there is nothing else to do.
-		s.logger.WarnContext(ctx, "amqp ack failed, the message will be redelivered",
-			slog.String("message_id", d.MessageId), slog.Any("error", err))
-	}
-	c.metrics.Count(ctx, observability.OutcomeProcessed, 1)
-}
-
-func (c *Component) fail(work, ctx context.Context, s *session, msg *Message, herr error) {
-	c.metrics.Failed(ctx, 1, observability.ErrorType(herr))
-	d := &msg.d
-	logger := s.logger.With(slog.String("message_id", d.MessageId), slog.Int("delivery", msg.attempt), slog.Any("error", herr))
-	if c.cfg.strategy == Stop {
-		if err := d.Nack(false, true); err != nil {
-			logger.WarnContext(ctx, "amqp nack failed, the message will be redelivered", slog.Any("nack_error", err))
-		}
-		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
-		s.fail(fmt.Errorf("amqp: handler failed on queue %s, stopping: %w", c.queue, herr))
-		return
-	}
-	// Retrying cannot fix a malformed message or a Permanent error.
-	if msg.attempt >= c.cfg.maxDeliver || reliability.IsPermanent(herr) {
-		logger.ErrorContext(ctx, "amqp message failed on its last delivery or permanently, rejecting it to the dead-letter exchange")
-		if err := d.Reject(false); err != nil {
-			logger.WarnContext(ctx, "amqp reject failed, the message will be redelivered", slog.Any("reject_error", err))
-			return
-		}
-		c.metrics.Count(ctx, observability.OutcomeDeadLettered, 1)
-		return
-	}
-	logger.WarnContext(ctx, "amqp handler failed, requeueing the message")
-	// Wait before requeueing so a failing dependency gets time to recover;
-	// shutdown cuts the wait short.
-	_ = c.cfg.retryWait.Sleep(work, msg.attempt-1)
-	if err := c.requeue(ctx, s, msg); err != nil {
-		logger.WarnContext(ctx, "amqp requeue failed, the message will be redelivered", slog.Any("requeue_error", err))
-		return
-	}
-	c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
-}
-
-func (c *Component) requeue(ctx context.Context, s *session, msg *Message) error {
-	d := &msg.d
-	// A redelivery without x-delivery-count, or a copy we republished,
-	// shows a queue that does not count deliveries: nacking there could
-	// loop forever, so such messages are republished with our count.
-	_, counted := d.Headers[QuorumDeliveryCountHeader]
-	_, republished := d.Headers[DeliveryCountHeader]
-	if c.cfg.retryMode == RetryNack && (counted || (!d.Redelivered && !republished)) {
-		return d.Nack(false, true)
-	}
-	headers := make(amqp.Table, len(d.Headers)+3)
-	maps.Copy(headers, d.Headers)
-	// The copy counts every failed delivery so far; a quorum queue starts
-	// its own count afresh for the copy, so its header moves into ours.
-	delete(headers, QuorumDeliveryCountHeader)
-	headers[DeliveryCountHeader] = int32(msg.attempt)
-	if _, ok := headers[OriginalExchangeHeader]; !ok {
-		headers[OriginalExchangeHeader] = d.Exchange
-		headers[OriginalRoutingKeyHeader] = d.RoutingKey
-	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	// UserId is left out: the broker refuses a user-id that is not the
-	// publishing connection's, which would close the channel.
-	dc, err := s.pub.PublishWithDeferredConfirmWithContext(pctx, "", c.queue, false, false, amqp.Publishing{
-		Headers:         headers,
-		ContentType:     d.ContentType,
-		ContentEncoding: d.ContentEncoding,
-		DeliveryMode:    d.DeliveryMode,
-		Priority:        d.Priority,
-		CorrelationId:   d.CorrelationId,
-		ReplyTo:         d.ReplyTo,
-		Expiration:      d.Expiration,
-		MessageId:       d.MessageId,
-		Timestamp:       d.Timestamp,
-		Type:            d.Type,
-		AppId:           d.AppId,
-		Body:            d.Body,
-	})
-	if err != nil {
-		_ = d.Nack(false, true)
-		return fmt.Errorf("republishing: %w", err)
-	}
-	if ok, err := dc.WaitContext(pctx); err != nil || !ok {
-		// Unconfirmed: keep the original, which the broker still holds.
-		_ = d.Nack(false, true)
-		return fmt.Errorf("republish not confirmed: %w", errors.Join(err, errors.New("nacked or channel closed")))
-	}
-	return d.Ack(false)
 }

@@ -93,17 +93,17 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		h          patronamqp.Handler
 		opts       []patronamqp.Option
 	}{
-		"bad url":         {url: "http://x", queue: "q", h: h},
-		"empty queue":     {url: amqptest.URL, h: h},
-		"nil handler":     {url: amqptest.URL, queue: "q"},
-		"both handlers":   {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithBatch(10, time.Second, bh)}},
-		"zero prefetch":   {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithPrefetch(0)}},
-		"zero workers":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithWorkers(0)}},
-		"dlx no declare":  {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeadLetter(patronamqp.DeadLetter{Exchange: "dlx"})}},
-		"bad quorum":      {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Quorum: true})}},
-		"zero deliveries": {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithRetry(0, fastRetry)}},
-		"bad strategy":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithFailureStrategy(7)}},
-		"nil meter":       {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithMeterProvider(nil)}},
+		"bad url":          {url: "http://x", queue: "q", h: h},
+		"empty queue":      {url: amqptest.URL, h: h},
+		"nil handler":      {url: amqptest.URL, queue: "q"},
+		"both handlers":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithBatch(bh, 10, time.Second)}},
+		"zero prefetch":    {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithPrefetch(0)}},
+		"zero workers":     {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithWorkers(0)}},
+		"dlx no declare":   {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: "dlx"})}},
+		"bad quorum":       {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Quorum: true})}},
+		"negative retries": {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithRetry(-1, fastRetry)}},
+		"bad strategy":     {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithFailureStrategy(7)}},
+		"nil meter":        {url: amqptest.URL, queue: "q", h: h, opts: []patronamqp.Option{patronamqp.WithMeterProvider(nil)}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := patronamqp.New(tc.url, tc.queue, tc.h, tc.opts...); err == nil {
@@ -263,8 +263,8 @@ func failAlways(t *testing.T, quorum bool, mode patronamqp.RetryMode, panics boo
 		return errors.New("cannot handle")
 	}, append(kitOptions(kit),
 		patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Durable: true, Quorum: quorum}),
-		patronamqp.WithDeadLetter(patronamqp.DeadLetter{Exchange: dlx, Queue: dlq}),
-		patronamqp.WithRetry(maxDeliveries, fastRetry),
+		patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: dlx, Queue: dlq}),
+		patronamqp.WithRetry(maxDeliveries-1, fastRetry), // retries after the first delivery
 		patronamqp.WithRetryMode(mode),
 	)...)
 	if err != nil {
@@ -333,7 +333,7 @@ func TestStopStrategyReturnsErrorAndKeepsMessage(t *testing.T) {
 	amqptest.DeclareQueue(t, queue, nil)
 	boom := errors.New("boom")
 	c, err := patronamqp.New(amqptest.URL, queue, func(context.Context, *patronamqp.Message) error { return boom },
-		append(kitOptions(kit), patronamqp.WithFailureStrategy(patronamqp.Stop))...)
+		append(kitOptions(kit), patronamqp.WithFailureStrategy(patronamqp.Stop), patronamqp.WithRetry(0, fastRetry))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,13 +503,13 @@ func TestBatchHandler(t *testing.T) {
 	var sizes []int
 	var handled atomic.Int32
 	c, err := patronamqp.New(amqptest.URL, queue, nil, append(kitOptions(kit),
-		patronamqp.WithBatch(10, 200*time.Millisecond, func(_ context.Context, msgs []*patronamqp.Message) error {
+		patronamqp.WithBatch(func(_ context.Context, msgs []*patronamqp.Message) error {
 			mu.Lock()
 			sizes = append(sizes, len(msgs))
 			mu.Unlock()
 			handled.Add(int32(len(msgs)))
 			return nil
-		}))...)
+		}, 10, 200*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}

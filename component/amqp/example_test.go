@@ -29,7 +29,7 @@ func Example() {
 		patronamqp.WithExchange(patronamqp.ExchangeSpec{Name: "orders", Kind: amqp.ExchangeTopic, Durable: true}),
 		patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Durable: true, Quorum: true}),
 		patronamqp.WithBinding("orders", "orders.*", nil),
-		patronamqp.WithDeadLetter(patronamqp.DeadLetter{Exchange: "orders.dlx", Queue: "orders.dead"}),
+		patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: "orders.dlx", Queue: "orders.dead"}),
 		patronamqp.WithRetryMode(patronamqp.RetryNack),
 		patronamqp.WithWorkers(4),
 	)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,7 +165,7 @@ func TestPoisonMessageGoesToDeadLetterTopic(t *testing.T) {
 		}
 		processed.add(string(m.Key))
 		return nil
-	}, kafka.WithFailureStrategy(kafka.DeadLetter(dlt)))
+	}, kafka.WithDeadLetterTopic(dlt))
 	e.produce(t,
 		&kgo.Record{Key: []byte("before")},
 		&kgo.Record{Key: []byte("poison"), Value: []byte("bad"), Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}},
@@ -216,19 +218,21 @@ func TestPoisonMessageGoesToDeadLetterTopic(t *testing.T) {
 }
 
 // Without a dead-letter topic the default skips a poison message after the
-// retries, counts it and goes on.
+// retries, logs it at error level, counts it with its error.type and goes
+// on.
 func TestDefaultSkipsPoisonMessage(t *testing.T) {
 	e := newEnv(t, 1)
 	processed := newSeen()
 	var poisonCalls atomic.Int32
+	var logs observabilitytest.LogBuffer
 	c := e.consumer(t, func(_ context.Context, m *kafka.Message) error {
 		if string(m.Key) == "poison" {
 			poisonCalls.Add(1)
-			return errBoom
+			return observability.WithType(errBoom, "boom")
 		}
 		processed.add(string(m.Key))
 		return nil
-	})
+	}, kafka.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	e.produce(t, &kgo.Record{Key: []byte("poison")}, &kgo.Record{Key: []byte("after")})
 	run(t, c)
 	if _, err := e.cluster.WaitCommitted(t.Context(), e.group, e.topic, 0, 2); err != nil {
@@ -237,9 +241,13 @@ func TestDefaultSkipsPoisonMessage(t *testing.T) {
 	if !processed.has("after") || poisonCalls.Load() != 4 {
 		t.Fatalf("after processed %v, poison called %d times (want 1 + 3 retries)", processed.has("after"), poisonCalls.Load())
 	}
-	if got := outcomes(t, e, observability.OutcomeSkipped); got != 1 {
-		t.Errorf("skipped = %v, want 1", got)
+	if got := e.kit.Sum(t, observability.MetricConsumerMessages,
+		observability.OutcomeKey.String(observability.OutcomeSkipped.String()), semconv.ErrorTypeKey.String("boom")); got != 1 {
+		t.Errorf("skipped with error.type boom = %v, want 1", got)
 	}
+	logs.WaitRecord(t, wait, func(r map[string]any) bool {
+		return r["level"] == "ERROR" && strings.Contains(fmt.Sprint(r["msg"]), "skipped") && r["offset"] == float64(0)
+	})
 }
 
 // A malformed message cannot succeed on a retry: Decode's error is
@@ -279,7 +287,7 @@ func TestStopStrategyReturnsError(t *testing.T) {
 			return errBoom
 		}
 		return nil
-	}, kafka.WithFailureStrategy(kafka.Stop()), kafka.WithRetries(1, fastBackoff))
+	}, kafka.WithFailureStrategy(kafka.Stop), kafka.WithRetry(1, fastBackoff))
 	e.produce(t, &kgo.Record{Key: []byte("ok")}, &kgo.Record{Key: []byte("poison")}, &kgo.Record{Key: []byte("never")})
 	r := run(t, c)
 	select {
@@ -486,7 +494,7 @@ func TestBatchHandler(t *testing.T) {
 		kafka.WithTracerProvider(e.kit.TracerProvider),
 		kafka.WithMeterProvider(e.kit.MeterProvider),
 		kafka.WithPropagator(e.kit.Propagator),
-		kafka.WithBatchHandler(func(ctx context.Context, msgs []*kafka.Message) error {
+		kafka.WithBatch(func(ctx context.Context, msgs []*kafka.Message) error {
 			keys := make([]string, len(msgs))
 			for i, m := range msgs {
 				keys[i] = string(m.Key)
@@ -555,19 +563,19 @@ func TestNewValidates(t *testing.T) {
 		"no topics":  func() error { _, err := kafka.New("n", "g", []string{"b"}, nil, h); return err },
 		"no handler": func() error { _, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, nil); return err },
 		"both handlers": func() error {
-			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithBatchHandler(func(context.Context, []*kafka.Message) error { return nil }, 1, 1))
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithBatch(func(context.Context, []*kafka.Message) error { return nil }, 1, 1))
 			return err
 		},
 		"empty dlt": func() error {
-			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithFailureStrategy(kafka.DeadLetter("")))
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithDeadLetterTopic(""))
 			return err
 		},
 		"dlt consumed": func() error {
-			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithFailureStrategy(kafka.DeadLetter("t")))
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithDeadLetterTopic("t"))
 			return err
 		},
 		"negative retries": func() error {
-			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithRetries(-1, fastBackoff))
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, h, kafka.WithRetry(-1, fastBackoff))
 			return err
 		},
 		"nil tracer": func() error {
@@ -575,7 +583,7 @@ func TestNewValidates(t *testing.T) {
 			return err
 		},
 		"bad batch": func() error {
-			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, nil, kafka.WithBatchHandler(nil, 1, 1))
+			_, err := kafka.New("n", "g", []string{"b"}, []string{"t"}, nil, kafka.WithBatch(nil, 1, 1))
 			return err
 		},
 	}

@@ -27,8 +27,8 @@ func Example() {
 			log.FromContext(ctx).InfoContext(ctx, "order received", "id", o.ID, "partition", msg.Partition, "offset", msg.Offset)
 			return nil
 		},
-		kafka.WithRetries(3, reliability.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}),
-		kafka.WithFailureStrategy(kafka.DeadLetter("orders.dlt")),
+		kafka.WithRetry(3, reliability.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}),
+		kafka.WithDeadLetterTopic("orders.dlt"),
 		kafka.WithConcurrency(8),
 	)
 	if err != nil {

@@ -95,7 +95,7 @@ func (e *env) consumer(t *testing.T, h kafka.Handler, opts ...kafka.Option) *kaf
 		kafka.WithTracerProvider(e.kit.TracerProvider),
 		kafka.WithMeterProvider(e.kit.MeterProvider),
 		kafka.WithPropagator(e.kit.Propagator),
-		kafka.WithRetries(3, fastBackoff),
+		kafka.WithRetry(3, fastBackoff),
 	}, opts...)
 	c, err := kafka.New("test-consumer", e.group, e.cluster.Addrs(), []string{e.topic}, h, opts...)
 	if err != nil {

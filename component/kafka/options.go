@@ -12,50 +12,48 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/reliability"
 )
 
 // Defaults of the options.
 const (
-	DefaultRetries        = 3
-	DefaultDrainTimeout   = 20 * time.Second
+	// DefaultRetries is how many times a failed message is tried again
+	// after its first try.
+	DefaultRetries = consume.DefaultRetries
+	// DefaultDrainTimeout bounds in-flight handlers at shutdown and on a
+	// revocation.
+	DefaultDrainTimeout   = consume.DefaultDrainTimeout
 	DefaultQueueSize      = 1000
 	DefaultCommitInterval = time.Second
 )
 
-type failureAction int
-
-const (
-	actionSkip failureAction = iota
-	actionDeadLetter
-	actionStop
-)
-
 // FailureStrategy says what happens to a message whose handler still fails
-// after the retries: Skip, DeadLetter or Stop.
-type FailureStrategy struct {
-	action failureAction
-	topic  string
-}
+// after the retries (or fails with a reliability.Permanent error or a body
+// that does not decode, which are never retried). It is the type every
+// Patron consumer shares.
+type FailureStrategy = consume.FailureStrategy
 
-// Skip logs the message's coordinates and error at error level, counts it in
-// patron.messaging.consumer.skipped, commits past it and moves on. It is the
-// default, because a poison message must not stop a partition forever or
-// crash-loop the service; use DeadLetter to keep such messages.
-func Skip() FailureStrategy { return FailureStrategy{action: actionSkip} }
-
-// DeadLetter publishes the message to topic, with its original key, value
-// and headers plus the DeadLetter* headers that say why and where from, then
-// commits past it. Publishing is retried until it succeeds or the partition
-// is revoked or the component stops (the message is then not committed and
-// will be redelivered), so nothing is lost.
-func DeadLetter(topic string) FailureStrategy {
-	return FailureStrategy{action: actionDeadLetter, topic: topic}
-}
-
-// Stop makes Run return the handler's error (the service then shuts down);
-// the failed message is not committed, so the next run sees it again.
-func Stop() FailureStrategy { return FailureStrategy{action: actionStop} }
+// The failure strategies. The default is DeadLetter when
+// WithDeadLetterTopic is set, else Skip.
+const (
+	// DeadLetter publishes the message to the WithDeadLetterTopic topic,
+	// with its original key, value and headers plus the DeadLetter*
+	// headers that say why and where from, then commits past it.
+	// Publishing is retried until it succeeds or the partition is revoked
+	// or the component stops (the message is then not committed and will
+	// be redelivered), so nothing is lost.
+	DeadLetter = consume.DeadLetter
+	// Skip logs the message's coordinates and error at error level,
+	// counts it in observability.MetricConsumerMessages with outcome
+	// skipped and its error.type, commits past it and moves on: a poison
+	// message must not stop a partition forever or crash-loop the service.
+	Skip = consume.Skip
+	// Stop makes Run return the handler's error (the service then shuts
+	// down); the failed message is not committed, so the next run sees it
+	// again.
+	Stop = consume.Stop
+)
 
 type config struct {
 	tp           trace.TracerProvider
@@ -66,10 +64,8 @@ type config struct {
 	batchSize    int
 	batchTimeout time.Duration
 	concurrency  int
-	retries      int
-	backoff      reliability.Backoff
-	failure      FailureStrategy
-	drainTimeout time.Duration
+	delivery     consume.Config
+	dlTopic      string
 	queueSize    int
 	commitEvery  time.Duration
 	clientOpts   []kgo.Opt
@@ -124,25 +120,26 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithBatchHandler handles messages in batches of up to size messages of one
+// WithBatch handles messages in batches of up to size messages of one
 // partition (so order and commits stay per partition); a partial batch is
-// handled timeout after its first message arrived, so an idle topic does not
+// handled maxWait after its first message arrived, so an idle topic does not
 // hold messages back. The Handler given to New must then be nil. A failing
 // batch follows the retries and failure strategy as a whole.
-func WithBatchHandler(h BatchHandler, size int, timeout time.Duration) Option {
+func WithBatch(h BatchHandler, size int, maxWait time.Duration) Option {
 	return func(c *config) error {
-		if h == nil {
-			return errors.New("kafka: batch handler is nil")
+		if err := consume.CheckBatch("kafka", h == nil, size, maxWait); err != nil {
+			return err
 		}
-		if size < 1 {
-			return fmt.Errorf("kafka: batch size %d, want at least 1", size)
-		}
-		if timeout <= 0 {
-			return fmt.Errorf("kafka: batch timeout %s, want more than 0", timeout)
-		}
-		c.batch, c.batchSize, c.batchTimeout = h, size, timeout
+		c.batch, c.batchSize, c.batchTimeout = h, size, maxWait
 		return nil
 	}
+}
+
+// WithBatchHandler is WithBatch.
+//
+// Deprecated: use WithBatch, which every Patron consumer shares.
+func WithBatchHandler(h BatchHandler, size int, timeout time.Duration) Option {
+	return WithBatch(h, size, timeout)
 }
 
 // WithConcurrency bounds how many handlers run at once across partitions;
@@ -158,26 +155,35 @@ func WithConcurrency(n int) Option {
 	}
 }
 
-// WithRetries retries a failing handler in place up to n times (0 turns
-// retries off), waiting b's exponential, jittered delays in between; the
-// default is DefaultRetries with reliability.DefaultBackoff.
-func WithRetries(n int, b reliability.Backoff) Option {
-	return func(c *config) error {
-		if n < 0 {
-			return fmt.Errorf("kafka: %d retries, want 0 or more", n)
-		}
-		c.retries, c.backoff = n, b
-		return nil
-	}
+// WithRetry retries a failing handler in place up to n times after its
+// first try (0 turns retries off), waiting b's exponential, jittered delays
+// in between; the default is DefaultRetries with reliability.DefaultBackoff.
+// A reliability.Permanent error or a body that does not decode is not
+// retried.
+func WithRetry(n int, b reliability.Backoff) Option {
+	return func(c *config) error { return c.delivery.SetRetry("kafka", n, b) }
 }
 
-// WithFailureStrategy sets what happens after the retries (default Skip).
+// WithRetries is WithRetry.
+//
+// Deprecated: use WithRetry, which every Patron consumer shares.
+func WithRetries(n int, b reliability.Backoff) Option { return WithRetry(n, b) }
+
+// WithFailureStrategy sets what happens after the retries (default
+// DeadLetter with WithDeadLetterTopic, else Skip). DeadLetter needs
+// WithDeadLetterTopic.
 func WithFailureStrategy(s FailureStrategy) Option {
+	return func(c *config) error { return c.delivery.SetStrategy("kafka", s) }
+}
+
+// WithDeadLetterTopic sets the topic that the DeadLetter strategy publishes
+// to, and makes DeadLetter the default strategy.
+func WithDeadLetterTopic(topic string) Option {
 	return func(c *config) error {
-		if s.action == actionDeadLetter && strings.TrimSpace(s.topic) == "" {
+		if strings.TrimSpace(topic) == "" {
 			return errors.New("kafka: dead-letter topic is empty")
 		}
-		c.failure = s
+		c.dlTopic = topic
 		return nil
 	}
 }
@@ -186,18 +192,15 @@ func WithFailureStrategy(s FailureStrategy) Option {
 // shutdown or a revocation began before their context is cancelled
 // (default DefaultDrainTimeout, under the service's default shutdown timeout).
 func WithDrainTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("kafka: drain timeout %s, want more than 0", d)
-		}
-		c.drainTimeout = d
-		return nil
-	}
+	return func(c *config) error { return c.delivery.SetDrainTimeout("kafka", d) }
 }
 
 // WithQueueSize sets how many fetched records may wait per partition; while
 // one partition's queue is full the consumer stops polling (default
-// DefaultQueueSize). It bounds memory and what a revocation hands back.
+// DefaultQueueSize). A poll hands every partition what the client fetched
+// for it, so a queue may pass n by up to one fetch of its partition
+// (kgo.FetchMaxPartitionBytes). It bounds memory and what a revocation
+// hands back.
 func WithQueueSize(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

@@ -17,9 +17,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
-	"github.com/patron-go/patron/reliability"
 )
 
 // errStopped means the partition was revoked or the component is stopping
@@ -57,6 +57,7 @@ type worker struct {
 	unmarked *kgo.Record
 
 	partitionID string
+	pipe        *consume.Pipeline
 	spans       *observability.ConsumerSpans
 	// Span start options with the per-message attributes (offset, body
 	// size and, in withKey, the key) in the last slots of attrs, which
@@ -78,8 +79,15 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 	w.hwm.Store(-1)
 	w.next.Store(-1)
 	w.dm = c.metrics.Destination(tp.topic, semconv.MessagingConsumerGroupName(c.group))
-	w.spans = observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemKafka, tp.topic,
-		semconv.MessagingConsumerGroupName(c.group), semconv.MessagingDestinationPartitionID(w.partitionID))
+	w.pipe = consume.New(consume.Spec{
+		Pkg: "kafka", System: semconv.MessagingSystemKafka, Destination: tp.topic,
+		Attrs: []attribute.KeyValue{
+			semconv.MessagingConsumerGroupName(c.group),
+			semconv.MessagingDestinationPartitionID(w.partitionID),
+		},
+		Tracer: c.tracer, Prop: c.prop, Metrics: w.dm, Config: c.cfg.delivery,
+	})
+	w.spans = w.pipe.Spans()
 	w.attrs = append(w.spans.Attributes(), attribute.KeyValue{}, attribute.KeyValue{}, attribute.KeyValue{})
 	kind := trace.WithSpanKind(trace.SpanKindConsumer)
 	w.withKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs...)}
@@ -260,7 +268,7 @@ func (w *worker) handleOne(rec *kgo.Record, msg *Message) bool {
 	defer span.End()
 	now := observability.SpanStartTime(span)
 	w.dm.Age(ctx, rec.Timestamp, now)
-	err := w.attempts(ctx, span, 1, now, msg, nil)
+	tries, err := w.attempts(ctx, span, 1, now, msg, nil)
 	switch {
 	case err == nil:
 		w.mark(rec)
@@ -268,14 +276,13 @@ func (w *worker) handleOne(rec *kgo.Record, msg *Message) bool {
 	case errors.Is(err, errStopped):
 		return false
 	}
-	return w.dispose(ctx, span, []*kgo.Record{rec}, err)
+	return w.dispose(ctx, span, []*kgo.Record{rec}, tries, err)
 }
 
 func (w *worker) handleBatch(recs []*kgo.Record) bool {
 	if len(recs) == 0 {
 		return true
 	}
-	c := w.c
 	msgs := make([]*Message, len(recs))
 	carriers := make([]propagation.TextMapCarrier, len(recs))
 	now := time.Now()
@@ -284,12 +291,9 @@ func (w *worker) handleBatch(recs []*kgo.Record) bool {
 		carriers[i] = HeaderCarrier{Headers: &r.Headers}
 		w.dm.Age(w.ctx, r.Timestamp, now)
 	}
-	ctx, span := observability.StartBatchConsumerSpan(w.ctx, c.tracer, c.prop, carriers,
-		semconv.MessagingSystemKafka, w.tp.topic,
-		semconv.MessagingConsumerGroupName(c.group),
-		semconv.MessagingDestinationPartitionID(w.partitionID))
+	ctx, span := w.pipe.StartBatch(w.ctx, carriers)
 	defer span.End()
-	err := w.attempts(ctx, span, len(recs), now, nil, msgs)
+	tries, err := w.attempts(ctx, span, len(recs), now, nil, msgs)
 	switch {
 	case err == nil:
 		w.mark(recs[len(recs)-1])
@@ -297,49 +301,45 @@ func (w *worker) handleBatch(recs []*kgo.Record) bool {
 	case errors.Is(err, errStopped):
 		return false
 	}
-	return w.dispose(ctx, span, recs, err)
+	return w.dispose(ctx, span, recs, tries, err)
 }
 
 // attempts calls the handler with msg (or the batch handler with msgs) until
-// it succeeds or the retries run out; n is the number of messages, for the
-// counters, and start the time of the first attempt. It returns errStopped
-// when the worker was stopped before the handler succeeded.
-func (w *worker) attempts(ctx context.Context, span trace.Span, n int, start time.Time, msg *Message, msgs []*Message) error {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+// it succeeds or the pipeline says to stop retrying; n is the number of
+// messages, for the counters, and start the time of the first attempt. It
+// returns how many tries were made and the last error, errStopped when the
+// worker was stopped before the handler succeeded.
+func (w *worker) attempts(ctx context.Context, span trace.Span, n int, start time.Time, msg *Message, msgs []*Message) (int, error) {
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
 			start = time.Now()
 		}
-		err := w.call(ctx, start, msg, msgs)
+		err := w.call(ctx, span, n, attempt, start, msg, msgs)
 		if err == nil {
-			w.dm.Count(ctx, observability.OutcomeProcessed, n)
-			return nil
+			w.pipe.Processed(ctx, n)
+			return attempt, nil
 		}
 		if errors.Is(err, errStopped) {
-			return err
-		}
-		w.dm.Failed(ctx, n, observability.ErrorType(err))
-		if span.IsRecording() {
-			span.RecordError(err, trace.WithAttributes(attribute.Int("patron.attempt", attempt+1)))
+			return attempt, err
 		}
 		// A failure while stopping may be the stop itself (a cancelled
 		// context): the message is not disposed of, but redelivered.
 		if w.stopped() {
-			return errStopped
+			return attempt, errStopped
 		}
-		// Retrying cannot fix a malformed message or a Permanent error.
-		if attempt >= w.c.cfg.retries || reliability.IsPermanent(err) {
-			return err
+		if w.pipe.Next(attempt, err) != consume.ActionRetry {
+			return attempt, err
 		}
-		if !w.sleep(attempt) {
-			return errStopped
+		if !w.sleep(attempt - 1) {
+			return attempt, errStopped
 		}
-		w.dm.Count(ctx, observability.OutcomeRetried, n)
+		w.pipe.Retried(ctx, n)
 	}
 }
 
-// call runs the handler once, within the concurrency bound, turning a panic
-// into an error so that one bad message cannot take the service down.
-func (w *worker) call(ctx context.Context, start time.Time, msg *Message, msgs []*Message) (err error) {
+// call runs the handler once, within the concurrency bound, through the
+// pipeline (which turns a panic into an error and records the attempt).
+func (w *worker) call(ctx context.Context, span trace.Span, n, attempt int, start time.Time, msg *Message, msgs []*Message) error {
 	if sem := w.c.sem; sem != nil {
 		select {
 		case sem <- struct{}{}:
@@ -349,25 +349,19 @@ func (w *worker) call(ctx context.Context, start time.Time, msg *Message, msgs [
 		case <-w.ctx.Done():
 			return errStopped
 		}
-	}
-	if w.c.sem != nil {
 		// Waiting for a slot is not handling time.
 		start = time.Now()
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("kafka: handler panicked: %v", r)
+	return w.pipe.Call(ctx, span, n, attempt, start, func() error {
+		if msgs != nil {
+			return w.c.cfg.batch(ctx, msgs)
 		}
-		w.dm.Duration(ctx, time.Since(start), observability.ErrorType(err))
-	}()
-	if msgs != nil {
-		return w.c.cfg.batch(ctx, msgs)
-	}
-	return w.c.handler(ctx, msg)
+		return w.c.handler(ctx, msg)
+	})
 }
 
 func (w *worker) sleep(attempt int) bool {
-	t := time.NewTimer(w.c.cfg.backoff.Delay(attempt))
+	t := time.NewTimer(w.c.cfg.delivery.Backoff.Delay(attempt))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -392,37 +386,35 @@ func (w *worker) flushMark() {
 }
 
 // dispose applies the failure strategy to recs, whose handler failed with
-// err after the retries; false stops the worker.
-func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Record, err error) bool {
+// err on its tries-th try; false stops the worker.
+func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Record, tries int, err error) bool {
 	c := w.c
 	observability.RecordError(span, err)
 	logger := patronlog.FromContext(ctx)
 	first, last := recs[0], recs[len(recs)-1]
 	where := []any{"topic", first.Topic, "partition", first.Partition, "offset", first.Offset,
-		"messages", len(recs), "attempts", c.cfg.retries + 1, "error", err}
-	switch c.cfg.failure.action {
-	case actionStop:
-		logger.ErrorContext(ctx, "kafka message failed after retries; stopping the consumer", where...)
+		"messages", len(recs), "attempts", tries}
+	switch c.cfg.delivery.Strategy {
+	case Stop:
+		logger.ErrorContext(ctx, "kafka message failed; stopping the consumer", append(where, "error", err)...)
 		c.stopWith(fmt.Errorf("kafka: %s: message %s/%d@%d failed after %d attempts: %w",
-			c.name, first.Topic, first.Partition, first.Offset, c.cfg.retries+1, err))
+			c.name, first.Topic, first.Partition, first.Offset, tries, err))
 		return false
-	case actionDeadLetter:
+	case DeadLetter:
 		for attempt := 0; ; attempt++ {
 			derr := w.deadLetter(ctx, recs, err)
 			if derr == nil {
-				w.dm.Count(ctx, observability.OutcomeDeadLettered, len(recs))
-				logger.WarnContext(ctx, "kafka message sent to the dead-letter topic", append(where, "dead_letter_topic", c.cfg.failure.topic)...)
+				w.pipe.DeadLettered(ctx, len(recs), err, append(where, "dead_letter_topic", c.cfg.dlTopic)...)
 				w.mark(last)
 				return true
 			}
-			logger.ErrorContext(ctx, "kafka dead-lettering failed; retrying", append(where, "dead_letter_error", derr)...)
+			logger.ErrorContext(ctx, "kafka dead-lettering failed; retrying", append(where, "error", err, "dead_letter_error", derr)...)
 			if !w.sleep(attempt) {
 				return false
 			}
 		}
 	default:
-		w.dm.Count(ctx, observability.OutcomeSkipped, len(recs))
-		logger.ErrorContext(ctx, "kafka message skipped after failed retries", where...)
+		w.pipe.Skipped(ctx, len(recs), err, where...)
 		w.mark(last)
 		return true
 	}
@@ -430,7 +422,7 @@ func (w *worker) dispose(ctx context.Context, span trace.Span, recs []*kgo.Recor
 
 func (w *worker) deadLetter(ctx context.Context, recs []*kgo.Record, herr error) error {
 	c := w.c
-	topic := c.cfg.failure.topic
+	topic := c.cfg.dlTopic
 	msg := herr.Error()
 	if len(msg) > maxErrorHeader {
 		msg = msg[:maxErrorHeader]

@@ -20,11 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 )
@@ -58,7 +60,6 @@ type Component struct {
 	client    API
 	tracer    trace.Tracer
 	prop      propagation.TextMapPropagator
-	spans     *observability.ConsumerSpans
 	metrics   *metrics
 
 	running  atomic.Bool
@@ -69,7 +70,8 @@ type Component struct {
 }
 
 // New returns a consumer named name of queue, a queue name (resolved with
-// GetQueueUrl when Run starts) or a queue URL, whose messages go to h.
+// GetQueueUrl when Run starts) or a queue URL, whose messages go to h (nil
+// with WithBatch).
 func New(name, queue string, h Handler, opts ...Option) (*Component, error) {
 	if name == "" {
 		return nil, errors.New("sqs: name is empty")
@@ -77,15 +79,17 @@ func New(name, queue string, h Handler, opts ...Option) (*Component, error) {
 	if queue == "" {
 		return nil, errors.New("sqs: queue is empty")
 	}
-	if h == nil {
-		return nil, errors.New("sqs: handler is nil")
-	}
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply("sqs", &cfg, opts); err != nil {
+		return nil, err
 	}
+	switch {
+	case h == nil && cfg.batch == nil:
+		return nil, errors.New("sqs: handler is nil")
+	case h != nil && cfg.batch != nil:
+		return nil, errors.New("sqs: give either a handler or WithBatch, not both")
+	}
+	cfg.workers = max(cfg.workers, cfg.batchSize)
 	if cfg.client == nil {
 		// Only environment and files are read here; credentials are
 		// resolved on the first call, so this does not reach the network.
@@ -105,7 +109,6 @@ func New(name, queue string, h Handler, opts ...Option) (*Component, error) {
 		tracer:    observability.Tracer(cfg.tp, scope),
 		prop:      observability.Propagator(cfg.prop),
 	}
-	c.spans = observability.NewConsumerSpans(c.tracer, c.prop, semconv.MessagingSystemAWSSQS, c.queueName)
 	if isURL(queue) {
 		c.queueURL.Store(&queue)
 	}
@@ -179,8 +182,31 @@ func (c *Component) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	r := newRunner(c, ctx, url, logger)
+	r := newRunner(c, ctx, url, logger, c.strategy(ctx, url, logger))
 	return r.run(ctx)
+}
+
+// strategy returns the configured failure strategy, else the default:
+// DeadLetter when the queue has a redrive policy to take the message, Skip
+// when nothing would (leaving the message would redeliver it forever).
+// When the policy cannot be read, DeadLetter, which loses nothing.
+func (c *Component) strategy(ctx context.Context, url string, logger *slog.Logger) FailureStrategy {
+	if s := c.cfg.delivery.Strategy; s != 0 {
+		return s
+	}
+	out, err := c.client.GetQueueAttributes(ctx, &awssqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameRedrivePolicy},
+	})
+	if err != nil {
+		logger.WarnContext(ctx, "cannot read the queue's redrive policy; failed messages are left to it", slog.Any("error", err))
+		return DeadLetter
+	}
+	if out.Attributes[string(types.QueueAttributeNameRedrivePolicy)] != "" {
+		return DeadLetter
+	}
+	logger.InfoContext(ctx, "the queue has no redrive policy; messages that still fail after their retries are skipped (deleted)")
+	return Skip
 }
 
 // resolveURL returns the queue URL, asking GetQueueUrl (with backoff, until

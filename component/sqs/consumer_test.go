@@ -279,7 +279,7 @@ func TestStopStrategy(t *testing.T) {
 	send(t, f.sqs, url, "bad")
 	boom := errors.New("boom")
 	c, err := sqs.New("consumer", url, func(context.Context, *sqs.Message) error { return boom },
-		f.opts(sqs.WithFailureStrategy(sqs.Stop))...)
+		f.opts(sqs.WithFailureStrategy(sqs.Stop), sqs.WithRetry(0, reliability.DefaultBackoff()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +488,7 @@ func TestStopHandsBackWhatAReceiveInFlightGets(t *testing.T) {
 		return boom
 	}
 	c, err := sqs.New("consumer", url, h, sqs.WithClient(client), sqs.WithWaitTime(2*time.Second),
-		sqs.WithQueueDepthInterval(0), sqs.WithFailureStrategy(sqs.Stop),
+		sqs.WithQueueDepthInterval(0), sqs.WithFailureStrategy(sqs.Stop), sqs.WithRetry(0, reliability.DefaultBackoff()),
 		sqs.WithTracerProvider(f.kit.TracerProvider), sqs.WithMeterProvider(f.kit.MeterProvider))
 	if err != nil {
 		t.Fatal(err)

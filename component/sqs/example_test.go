@@ -4,11 +4,13 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/patron-go/patron/component/sqs"
+	"github.com/patron-go/patron/reliability"
 )
 
 // A consumer of the queue "orders". The SDK client comes from the standard
@@ -29,7 +31,8 @@ func Example() {
 	}
 	c, err := sqs.New("orders-consumer", "orders", handler,
 		sqs.WithClient(awssqs.NewFromConfig(awsCfg)),
-		sqs.WithMaxReceives(5), // the queue's RedrivePolicy maxReceiveCount
+		// 1 + 4 retries: the queue's RedrivePolicy maxReceiveCount (5).
+		sqs.WithRetry(4, reliability.Backoff{Initial: time.Second, Max: time.Minute, Multiplier: 2}),
 	)
 	if err != nil {
 		log.Fatal(err)

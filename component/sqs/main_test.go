@@ -3,7 +3,6 @@ package sqs_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -19,24 +18,8 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-// TestMain stops the shared emulator before looking for leaked goroutines,
-// so the check covers the consumer and the SDK clients without ignoring
-// anything: closing the emulator's server also ends the clients'
-// keep-alive connections.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := sqstest.CloseShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "closing the emulator:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 type fixture struct {
 	emu *sqstest.Emulator

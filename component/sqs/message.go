@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/patron-go/patron/encoding"
 )
 
 // Handler processes one message. nil deletes it; an error applies the
@@ -17,6 +19,13 @@ import (
 // correlation ID and the logger; it is not cancelled when the service shuts
 // down, so the handler can finish (the service bounds the shutdown).
 type Handler func(ctx context.Context, msg *Message) error
+
+// ContentTypeAttribute is the message attribute that names the encoding of
+// the body, as Patron's SQS and SNS publishers write it.
+const ContentTypeAttribute = "Content-Type"
+
+// BatchHandler processes a batch of messages, see WithBatch.
+type BatchHandler func(ctx context.Context, msgs []*Message) error
 
 // Message is a received message. When it came from SNS in the JSON
 // notification envelope, Body and Attributes are the notification's, and
@@ -39,6 +48,14 @@ type Message struct {
 	TopicARN string
 	// Raw is the message as the SDK returned it.
 	Raw types.Message
+}
+
+// Decode unmarshals the body into v by the ContentTypeAttribute: JSON when
+// absent, protobuf (v a proto.Message) for the protobuf types. A body that
+// does not decode gives an error wrapping encoding.ErrMalformed, which the
+// consumer never retries.
+func (m *Message) Decode(v any) error {
+	return encoding.Decode(m.Attributes[ContentTypeAttribute], m.Body, v)
 }
 
 // newMessage reads m. It never fails: a message whose attributes or

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -79,34 +78,8 @@ func newMetrics(m metric.Meter, c *Component) (*metrics, error) {
 	return &ms, nil
 }
 
-func (m *metrics) received(ctx context.Context, msg *Message, now time.Time) {
-	m.Consumed(ctx, 1)
-	m.Age(ctx, msg.SentAt, now)
-}
-
-func (m *metrics) handled(ctx context.Context, d time.Duration, err error) {
-	m.Duration(ctx, d, observability.ErrorType(err))
-	if err == nil {
-		m.Count(ctx, observability.OutcomeProcessed, 1)
-		return
-	}
-	m.Failed(ctx, 1, observability.ErrorType(err))
-}
-
 func (m *metrics) deleteFailed(ctx context.Context, err error) {
-	m.delFailed.Add(ctx, 1, metric.WithAttributes(append(m.attrs[:len(m.attrs):len(m.attrs)], semconv.ErrorTypeKey.String(errorType(err)))...))
-}
-
-func errorType(err error) string {
-	var ae smithy.APIError
-	switch {
-	case errors.As(err, &ae) && ae.ErrorCode() != "":
-		return ae.ErrorCode()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	default:
-		return "_OTHER"
-	}
+	m.delFailed.Add(ctx, 1, metric.WithAttributes(append(m.attrs[:len(m.attrs):len(m.attrs)], semconv.ErrorTypeKey.String(observability.ErrorType(err)))...))
 }
 
 // depthGauges holds the last queue depth read, for the observable gauge.

@@ -4,33 +4,49 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/reliability"
 )
 
-// FailureStrategy says what the consumer does when a handler returns an
-// error.
-type FailureStrategy int
+// FailureStrategy says what becomes of a message whose handler still fails
+// after its retries (see WithRetry), or fails with a reliability.Permanent
+// error or a body that does not decode, which are never retried. It is the
+// type every Patron consumer shares.
+type FailureStrategy = consume.FailureStrategy
 
+// The failure strategies. The default is DeadLetter when the queue has a
+// RedrivePolicy (read with GetQueueAttributes when Run starts), else Skip.
 const (
-	// Retry hides the message for a backoff delay (ChangeMessageVisibility)
-	// so that SQS delivers it again; after WithMaxReceives deliveries it is
-	// left alone and the queue's redrive policy moves it to the dead-letter
-	// queue. This is the default.
-	Retry FailureStrategy = iota
+	// DeadLetter leaves the message alone (no more extensions, no delete),
+	// so that the queue's redrive policy moves it to the dead-letter queue
+	// once its receive count passes maxReceiveCount.
+	DeadLetter = consume.DeadLetter
+	// Skip logs the message at error level, counts it with outcome skipped
+	// and its error.type, and deletes it.
+	Skip = consume.Skip
 	// Stop makes the message visible again at once and stops the component:
 	// Run finishes the messages in flight and returns the handler's error,
 	// which stops the service. A receive in flight is let finish (at most
 	// the wait time, usually at once since the failed message is visible
 	// again) and what it brought is made visible again at once: cancelling
 	// it could lose those messages until their visibility timeout.
-	Stop
+	Stop = consume.Stop
+	// Retry is DeadLetter: retrying is WithRetry's part now.
+	//
+	// Deprecated: use DeadLetter.
+	Retry = consume.DeadLetter
 )
+
+// DefaultRetries is how many times a failed message is received again after
+// its first receive.
+const DefaultRetries = consume.DefaultRetries
 
 // Option configures a Component.
 type Option func(*config) error
@@ -45,10 +61,11 @@ type config struct {
 	maxMessages   int
 	wait          time.Duration
 	visibility    time.Duration
-	backoff       reliability.Backoff
+	delivery      consume.Config
+	batch         BatchHandler
+	batchSize     int
+	batchWait     time.Duration
 	errBackoff    reliability.Backoff
-	strategy      FailureStrategy
-	maxReceives   int
 	depthInterval time.Duration
 }
 
@@ -58,7 +75,7 @@ func defaultConfig() config {
 		maxMessages:   10,
 		wait:          20 * time.Second,
 		visibility:    30 * time.Second,
-		backoff:       reliability.Backoff{Initial: time.Second, Max: 15 * time.Minute, Multiplier: 2},
+		delivery:      consume.DefaultConfig(reliability.Backoff{Initial: time.Second, Max: 15 * time.Minute, Multiplier: 2}),
 		errBackoff:    reliability.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2},
 		depthInterval: 30 * time.Second,
 	}
@@ -130,17 +147,57 @@ func WithVisibilityTimeout(d time.Duration) Option {
 	}
 }
 
-// WithBackoff sets the redelivery delays of failed messages under Retry,
-// by receive count (default 1s doubling up to 15m, with jitter). Delays are
-// rounded up to whole seconds, at least 1s.
+// WithRetry sets how many times a failed message is received again after
+// its first receive (ApproximateReceiveCount up to n+1; default
+// DefaultRetries) and the backoff that hides it in between (default 1s
+// doubling up to 15m, with jitter; rounded up to whole seconds, at least
+// 1s, at most 12h). Set n+1 to the maxReceiveCount of the queue's
+// RedrivePolicy. Then the failure strategy applies.
+func WithRetry(n int, b reliability.Backoff) Option {
+	return func(cfg *config) error {
+		if b.Max > 12*time.Hour {
+			return fmt.Errorf("sqs: invalid backoff %+v (delays from 0 to 12h)", b)
+		}
+		return cfg.delivery.SetRetry("sqs", n, b)
+	}
+}
+
+// WithBackoff sets the redelivery delays of failed messages.
+//
+// Deprecated: use WithRetry, which every Patron consumer shares.
 func WithBackoff(b reliability.Backoff) Option {
 	return func(cfg *config) error {
 		if b.Initial < 0 || b.Max < 0 || b.Max > 12*time.Hour {
 			return fmt.Errorf("sqs: invalid backoff %+v (delays from 0 to 12h)", b)
 		}
-		cfg.backoff = b
+		cfg.delivery.Backoff = b
 		return nil
 	}
+}
+
+// WithBatch hands messages to h in batches of up to size, or whatever
+// arrived within maxWait of a batch's first message, under one CONSUMER
+// span linked to each message's context. New's handler must then be nil.
+// A nil return deletes the batch; an error applies the retries and the
+// failure strategy to every message of it. The workers (WithWorkers) bound
+// the messages held, batched or not, so they are raised to size when
+// fewer.
+func WithBatch(h BatchHandler, size int, maxWait time.Duration) Option {
+	return func(cfg *config) error {
+		if err := consume.CheckBatch("sqs", h == nil, size, maxWait); err != nil {
+			return err
+		}
+		cfg.batch, cfg.batchSize, cfg.batchWait = h, size, maxWait
+		return nil
+	}
+}
+
+// WithDrainTimeout bounds how long in-flight handlers may run after a
+// shutdown began before their context is cancelled (default
+// consume.DefaultDrainTimeout, 20s, under the service's default shutdown
+// timeout).
+func WithDrainTimeout(d time.Duration) Option {
+	return func(cfg *config) error { return cfg.delivery.SetDrainTimeout("sqs", d) }
 }
 
 // WithReceiveErrorBackoff sets the delays between failed ReceiveMessage
@@ -155,27 +212,25 @@ func WithReceiveErrorBackoff(b reliability.Backoff) Option {
 	}
 }
 
-// WithFailureStrategy sets what a handler's error does (default Retry).
+// WithFailureStrategy sets what happens after the retries (default
+// DeadLetter when the queue has a RedrivePolicy, else Skip).
 func WithFailureStrategy(s FailureStrategy) Option {
-	return func(cfg *config) error {
-		if s != Retry && s != Stop {
-			return fmt.Errorf("sqs: unknown failure strategy %d", s)
-		}
-		cfg.strategy = s
-		return nil
-	}
+	return func(cfg *config) error { return cfg.delivery.SetStrategy("sqs", s) }
 }
 
-// WithMaxReceives sets the retry limit of Retry: a message that failed on
-// its n-th receive (ApproximateReceiveCount >= n) is no longer delayed nor
-// extended, so the queue's redrive policy takes over. Set n to the
-// maxReceiveCount of the queue's RedrivePolicy. 0 (default) means no limit.
+// WithMaxReceives sets the retry limit: a message that failed on its n-th
+// receive goes to the failure strategy; 0 means no limit.
+//
+// Deprecated: use WithRetry(n-1, backoff).
 func WithMaxReceives(n int) Option {
 	return func(cfg *config) error {
 		if n < 0 {
 			return fmt.Errorf("sqs: max receives must not be negative, got %d", n)
 		}
-		cfg.maxReceives = n
+		cfg.delivery.Retries = n - 1
+		if n == 0 {
+			cfg.delivery.Retries = math.MaxInt32
+		}
 		return nil
 	}
 }

@@ -13,8 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/patron-go/patron/internal/awsattr"
+	"github.com/patron-go/patron/internal/consume"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/reliability"
@@ -37,7 +40,9 @@ type runner struct {
 	// base is the parent of every message's context: Run's context without
 	// its cancellation. Each message starts from it, never from another
 	// message's context, so no trace or correlation ID leaks between them.
-	base context.Context
+	base       context.Context
+	cancelBase context.CancelFunc
+	pipe       *consume.Pipeline
 
 	tokens chan struct{} // one per free worker
 	wg     sync.WaitGroup
@@ -50,6 +55,7 @@ type runner struct {
 	stopErr  error
 
 	deletes chan *inflight
+	batches chan received // nil without WithBatch
 }
 
 // inflight is a message held by this consumer: received, not yet deleted or
@@ -66,12 +72,21 @@ type inflight struct {
 	left int // delete attempts left
 }
 
-func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logger) *runner {
+func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logger, strategy FailureStrategy) *runner {
+	delivery := c.cfg.delivery
+	delivery.Strategy = strategy
+	// Handlers outlive ctx by the drain timeout at most.
+	base, cancelBase := consume.HandlerContext(patronlog.WithContext(ctx, logger), delivery.DrainTimeout)
 	r := &runner{
-		c:        c,
-		url:      url,
-		logger:   logger,
-		base:     patronlog.WithContext(context.WithoutCancel(ctx), logger),
+		c:          c,
+		url:        url,
+		logger:     logger,
+		base:       base,
+		cancelBase: cancelBase,
+		pipe: consume.New(consume.Spec{
+			Pkg: "sqs", System: semconv.MessagingSystemAWSSQS, Destination: c.queueName,
+			Tracer: c.tracer, Prop: c.prop, Metrics: c.metrics.DestinationMetrics, Config: delivery,
+		}),
 		tokens:   make(chan struct{}, c.cfg.workers),
 		inflight: make(map[*inflight]struct{}),
 		stopCh:   make(chan struct{}),
@@ -79,6 +94,9 @@ func newRunner(c *Component, ctx context.Context, url string, logger *slog.Logge
 	}
 	for range c.cfg.workers {
 		r.tokens <- struct{}{}
+	}
+	if c.cfg.batch != nil {
+		r.batches = make(chan received, c.cfg.workers)
 	}
 	return r
 }
@@ -111,10 +129,21 @@ func (r *runner) run(ctx context.Context) error {
 		case <-waits.Done():
 		}
 	}()
+	batcherDone := make(chan struct{})
+	if r.batches != nil {
+		go func() { defer close(batcherDone); r.batcher() }()
+	} else {
+		close(batcherDone)
+	}
 	r.receiveLoop(ctx, waits)
 	stopWaits()
+	if r.batches != nil {
+		close(r.batches)
+	}
+	<-batcherDone
 
 	r.wg.Wait()
+	r.cancelBase()
 	close(r.deletes)
 	<-deleterDone
 	stopHelpers()
@@ -239,12 +268,114 @@ func (r *runner) dispatch(m types.Message) {
 	r.mu.Lock()
 	r.inflight[e] = struct{}{}
 	r.mu.Unlock()
+	if r.batches != nil {
+		r.batches <- received{m, e}
+		return
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		defer r.release(1)
 		r.process(m, e)
 	}()
+}
+
+// received is a message on its way to a batch.
+type received struct {
+	m types.Message
+	e *inflight
+}
+
+// batcher gathers received messages into batches of up to the batch size,
+// or what arrived within the batch's max wait of its first message, and
+// hands each to its own goroutine. It returns once batches is closed, after
+// handing over what it holds.
+func (r *runner) batcher() {
+	size, maxWait := r.c.cfg.batchSize, r.c.cfg.batchWait
+	var (
+		batch  []received
+		timer  *time.Timer
+		timerC <-chan time.Time
+	)
+	flush := func() {
+		if timer != nil {
+			timer.Stop()
+			timer, timerC = nil, nil
+		}
+		if len(batch) == 0 {
+			return
+		}
+		b := batch
+		batch = nil
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer r.release(len(b))
+			r.processBatch(b)
+		}()
+	}
+	for {
+		select {
+		case m, ok := <-r.batches:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, m)
+			if len(batch) == 1 {
+				timer = time.NewTimer(maxWait)
+				timerC = timer.C
+			}
+			if len(batch) >= size {
+				flush()
+			}
+		case <-timerC:
+			timer, timerC = nil, nil
+			flush()
+		}
+	}
+}
+
+// processBatch hands b to the batch handler under one CONSUMER span linked
+// to every message's context; a failure applies the retries and the
+// failure strategy to each message.
+func (r *runner) processBatch(b []received) {
+	c := r.c
+	if r.stopping() {
+		for _, x := range b {
+			r.settle(x.e, 0)
+		}
+		return
+	}
+	start := time.Now()
+	msgs := make([]*Message, len(b))
+	carriers := make([]propagation.TextMapCarrier, len(b))
+	attempt := 1
+	for i, x := range b {
+		msgs[i] = newMessage(x.m, c.queueName)
+		carriers[i] = messageCarrier(msgs[i])
+		attempt = max(attempt, msgs[i].ReceiveCount)
+	}
+	ctx, span := r.pipe.StartBatch(r.base, carriers)
+	defer span.End()
+	for i, x := range b {
+		r.pipe.Received(ctx, 1, msgs[i].SentAt, start)
+		x.e.mu.Lock()
+		x.e.ctx = ctx
+		x.e.mu.Unlock()
+	}
+	err := r.pipe.Call(ctx, span, len(b), attempt, start, func() error { return c.cfg.batch(ctx, msgs) })
+	if err == nil {
+		r.pipe.Processed(ctx, len(b))
+		for _, x := range b {
+			r.deletes <- x.e
+		}
+		return
+	}
+	observability.RecordError(span, err)
+	for i, x := range b {
+		r.dispose(ctx, x.e, msgs[i], err)
+	}
 }
 
 func (r *runner) stopping() bool {
@@ -265,7 +396,8 @@ func (r *runner) process(m types.Message, e *inflight) {
 		return
 	}
 	msg := newMessage(m, c.queueName)
-	ctx, span := c.spans.Start(r.base, awsattr.Carrier(msg.Attributes))
+	start := time.Now()
+	ctx, span := r.pipe.Start(r.base, messageCarrier(msg), msg.SentAt, start)
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(c.spanAttrs(msg, r.url)...)
@@ -273,46 +405,52 @@ func (r *runner) process(m types.Message, e *inflight) {
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
-	start := time.Now()
-	c.metrics.received(ctx, msg, start)
-	err := r.call(ctx, msg)
-	c.metrics.handled(ctx, time.Since(start), err)
+	err := r.pipe.Call(ctx, span, 1, msg.ReceiveCount, start, func() error { return c.handler(ctx, msg) })
 	if err == nil {
+		r.pipe.Processed(ctx, 1)
 		r.deletes <- e
 		return
 	}
 	observability.RecordError(span, err)
+	r.dispose(ctx, e, msg, err)
+}
+
+// dispose retries msg, whose handler failed with err, or applies the
+// failure strategy once the pipeline says retrying is over.
+func (r *runner) dispose(ctx context.Context, e *inflight, msg *Message, err error) {
+	c := r.c
 	logger := patronlog.FromContext(ctx)
-	switch {
-	case c.cfg.strategy == Stop:
-		logger.ErrorContext(ctx, "handler failed, stopping the consumer", slog.String("message_id", msg.ID), slog.Any("error", err))
+	where := []any{slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount)}
+	switch r.pipe.Next(msg.ReceiveCount, err) {
+	case consume.ActionStop:
+		logger.ErrorContext(ctx, "handler failed, stopping the consumer", append(where, slog.Any("error", err))...)
 		r.stop(fmt.Errorf("sqs: handler failed on message %s of %s: %w", msg.ID, c.queueName, err))
 		r.settle(e, 0)
-		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
-	case c.cfg.maxReceives > 0 && msg.ReceiveCount >= c.cfg.maxReceives:
-		logger.ErrorContext(ctx, "handler failed and the retry limit is reached; leaving the message to the redrive policy",
-			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount), slog.Any("error", err))
+		r.pipe.Requeued(ctx, 1)
+	case consume.ActionDeadLetter:
+		// The redrive policy moves it once its receive count passes
+		// maxReceiveCount; until then it comes back after its visibility
+		// timeout.
 		r.forget(e)
-		c.metrics.Count(ctx, observability.OutcomeDeadLettered, 1)
+		r.pipe.DeadLettered(ctx, 1, err, where...)
+	case consume.ActionSkip:
+		r.pipe.Skipped(ctx, 1, err, where...)
+		r.deletes <- e
 	default:
-		delay := redeliveryDelay(c.cfg.backoff, msg.ReceiveCount)
+		delay := redeliveryDelay(r.pipe.Config().Backoff, msg.ReceiveCount)
 		logger.WarnContext(ctx, "handler failed, message comes back after a delay",
-			slog.String("message_id", msg.ID), slog.Int("receive_count", msg.ReceiveCount),
-			slog.Duration("delay", delay), slog.Any("error", err))
+			append(where, slog.Duration("delay", delay), slog.Any("error", err))...)
 		r.settle(e, delay)
-		c.metrics.Count(ctx, observability.OutcomeRequeued, 1)
+		r.pipe.Requeued(ctx, 1)
 	}
 }
 
-// call runs the handler, turning a panic into an error so that a bad
-// message cannot crash the service.
-func (r *runner) call(ctx context.Context, msg *Message) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("sqs: handler panicked: %v", p)
-		}
-	}()
-	return r.c.handler(ctx, msg)
+// messageCarrier is the one place that turns a message into the carrier its
+// trace context and correlation ID are read from: its String and Number
+// attributes (SNS envelope included), with the packed propagation
+// attribute that the publishers may write read through awsattr.
+func messageCarrier(msg *Message) propagation.TextMapCarrier {
+	return awsattr.Carrier(msg.Attributes)
 }
 
 func (r *runner) stop(err error) {

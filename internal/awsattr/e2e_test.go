@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	clientsns "github.com/patron-go/patron/client/sns"
 	clientsqs "github.com/patron-go/patron/client/sqs"
@@ -24,7 +26,8 @@ import (
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) { sqstest.Main(m) }
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 // widePropagator is what OTEL_PROPAGATORS=tracecontext,baggage,b3multi,jaeger
 // gives a service: with baggage and the correlation ID, eight attributes per

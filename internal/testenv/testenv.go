@@ -57,3 +57,18 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// ClosedAddr returns a loopback address that nothing listens on now, for a
+// test of a dead peer (a connection to it is refused at once).
+func ClosedAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("testenv: listening on a free port: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		tb.Fatalf("testenv: closing the free port: %v", err)
+	}
+	return addr
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
-	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/internal/testenv"
 )
@@ -78,26 +76,6 @@ func CloseShared() error {
 	err := shared.emu.Close()
 	shared.emu = nil
 	return err
-}
-
-// Main runs the tests of m, then closes the emulator of Shared and, when they
-// passed, checks that no goroutine leaked (go.uber.org/goleak), and exits:
-// the whole TestMain of a package whose tests use Shared.
-//
-//	func TestMain(m *testing.M) { sqstest.Main(m) }
-func Main(m *testing.M) {
-	code := m.Run()
-	if err := CloseShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "sqstest: closing the emulator:", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "sqstest: goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
 }
 
 // UniqueName returns prefix followed by a random suffix, a valid queue or

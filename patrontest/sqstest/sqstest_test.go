@@ -1,6 +1,7 @@
 package sqstest_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -9,11 +10,13 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/patrontest/sqstest"
 )
 
-func TestMain(m *testing.M) { sqstest.Main(m) }
+// TestMain stops the shared emulator, then checks for leaked goroutines.
+func TestMain(m *testing.M) { os.Exit(sqstest.Main(m, func() error { return goleak.Find() })) }
 
 func startEmulator(t *testing.T) *sqstest.Emulator {
 	t.Helper()

@@ -86,8 +86,8 @@ func TestPatronPublisherToConsumerWithTraceAndDeadLetter(t *testing.T) {
 		patronamqp.WithExchange(patronamqp.ExchangeSpec{Name: exchange, Kind: amqp.ExchangeTopic, Durable: true}),
 		patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Durable: true}),
 		patronamqp.WithBinding(exchange, "orders.*", nil),
-		patronamqp.WithDeadLetter(patronamqp.DeadLetter{Exchange: dlx, Queue: dlq}),
-		patronamqp.WithRetry(3, fastRetry),
+		patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: dlx, Queue: dlq}),
+		patronamqp.WithRetry(2, fastRetry), // 3 deliveries
 		quiet,
 	)
 	if err != nil {
@@ -172,8 +172,8 @@ func TestPatronConsumerOnQuorumQueueCountsWithNack(t *testing.T) {
 		return errors.New("cannot handle")
 	},
 		patronamqp.WithDeclareQueue(patronamqp.QueueSpec{Durable: true, Quorum: true}),
-		patronamqp.WithDeadLetter(patronamqp.DeadLetter{Exchange: dlx, Queue: dlq}),
-		patronamqp.WithRetry(3, fastRetry),
+		patronamqp.WithDeadLetter(patronamqp.DeadLetterSpec{Exchange: dlx, Queue: dlq}),
+		patronamqp.WithRetry(2, fastRetry), // 3 deliveries
 		patronamqp.WithRetryMode(patronamqp.RetryNack),
 		quiet,
 	)
