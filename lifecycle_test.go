@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // Issue 15.11: a SIGHUP during the shutdown is logged, and cuts neither the

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/traceview"
 )
 

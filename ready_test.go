@@ -19,7 +19,7 @@ import (
 	clientredis "github.com/patron-go/patron/client/redis"
 	patrongrpc "github.com/patron-go/patron/component/grpc"
 	"github.com/patron-go/patron/internal/grpctest"
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // redisPing is the ready check a service would give for its Redis: a raw

@@ -13,7 +13,7 @@ import (
 
 	patronredis "github.com/patron-go/patron/client/redis"
 	patronsql "github.com/patron-go/patron/client/sql"
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 	_ "modernc.org/sqlite" // in-process baseline
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/patron-go/patron/cache"
 	"github.com/patron-go/patron/cache/internal/cachetest"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -19,8 +19,8 @@ import (
 	patronamqp "github.com/patron-go/patron/client/amqp"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/amqptest"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/reliability"
 )
 

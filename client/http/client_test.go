@@ -27,8 +27,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/correlation"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/reliability"
 )
 

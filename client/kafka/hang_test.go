@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/patron-go/patron/client/kafka"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/patrontest/kafkatest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // hangGuard is how long a call may take before the test calls it a hang;

@@ -17,9 +17,9 @@ import (
 	"github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/encoding"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/patrontest/kafkatest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

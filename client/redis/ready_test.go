@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // TestReadyCheck: the check passes while the server answers and fails once

@@ -13,8 +13,8 @@ import (
 	clientamqp "github.com/patron-go/patron/client/amqp"
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/internal/amqptest"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // deadURL is an AMQP URL on a loopback port that nothing listens on.

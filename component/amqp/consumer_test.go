@@ -20,9 +20,9 @@ import (
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/amqptest"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/reliability"
 )
 

@@ -24,9 +24,9 @@ import (
 	patrongrpc "github.com/patron-go/patron/component/grpc"
 	"github.com/patron-go/patron/correlation"
 	"github.com/patron-go/patron/internal/grpctest"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

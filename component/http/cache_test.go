@@ -18,7 +18,7 @@ import (
 	"github.com/patron-go/patron/cache"
 	"github.com/patron-go/patron/cache/lru"
 	cacheredis "github.com/patron-go/patron/cache/redis"
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // cachedServer runs one cached route whose handler counts its calls.

@@ -14,10 +14,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/patron-go/patron/component/kafka"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/patrontest/kafkatest"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/reliability"
 )
 

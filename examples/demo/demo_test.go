@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // TestDemoChain is the demo's end-to-end test: it builds and starts the seven

@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/traceview"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/patron-go/patron/component/kafka"
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 func TestMessageValidate(t *testing.T) {

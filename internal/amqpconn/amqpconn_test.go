@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/patron-go/patron/internal/amqpconn"
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // When every broker is down, the error names each of them, without the

@@ -14,7 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // URL is the broker the tests use.

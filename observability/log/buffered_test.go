@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/log"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 func newBuffered(t *testing.T, w *observabilitytest.LogBuffer, opts ...log.BufferOption) *log.BufferedWriter {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // LogBuffer is a log sink that the goroutines of a server under test may

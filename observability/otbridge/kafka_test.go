@@ -13,9 +13,9 @@ import (
 
 	kafkaclient "github.com/patron-go/patron/client/kafka"
 	"github.com/patron-go/patron/component/kafka"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
 	"github.com/patron-go/patron/patrontest/kafkatest"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 const wait = 30 * time.Second

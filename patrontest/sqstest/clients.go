@@ -16,7 +16,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // Config returns an aws.Config with static credentials and Region, pointed

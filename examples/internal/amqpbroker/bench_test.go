@@ -6,7 +6,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/patron-go/patron/internal/testenv"
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // The benchmarks run the same client work against this broker and, side by

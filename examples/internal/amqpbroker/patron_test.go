@@ -16,8 +16,8 @@ import (
 	clientamqp "github.com/patron-go/patron/client/amqp"
 	patronamqp "github.com/patron-go/patron/component/amqp"
 	"github.com/patron-go/patron/correlation"
-	"github.com/patron-go/patron/internal/testenv"
 	"github.com/patron-go/patron/observability/observabilitytest"
+	"github.com/patron-go/patron/patrontest/testenv"
 	"github.com/patron-go/patron/reliability"
 )
 

@@ -2,6 +2,10 @@
 // reason when a server is absent on a developer's machine, and fail when
 // PATRON_INTEGRATION=1 (CI), where absence is a bug of the CI set-up. It
 // also holds the bounded wait that tests use for asynchronous state.
+//
+// It is public, next to kafkatest and sqstest, so that a service's own
+// integration tests (and Tracing Talk's, which must stay copyable out of
+// this repository as a template) follow the same rule.
 package testenv
 
 import (
