@@ -388,20 +388,23 @@ func (c *conn) handshake() error {
 	if vhost != "/" {
 		return c.handshakeFail(codeNotAllowed, fmt.Sprintf("NOT_ALLOWED - vhost %s not found", vhost))
 	}
-	e, start = beginMethod(nil, 0, classConnection, 41)
-	e.shortstr("")
-	if err := c.writeDirect(e.endFrame(start)); err != nil {
-		return err
-	}
 	_ = c.nc.SetDeadline(time.Time{})
 
+	// The writer starts before open-ok goes out, through it: once the client
+	// sees open-ok (and amqp.Dial returns), a forceClose always finds the
+	// writer on and sends connection.close after open-ok, instead of cutting
+	// the socket, which the client would report as a frame error (501).
 	c.b.mu.Lock()
-	defer c.b.mu.Unlock()
 	if c.closing {
+		c.b.mu.Unlock()
 		return errors.New("broker closing")
 	}
 	c.writerOn = true
 	go c.writeLoop()
+	c.b.mu.Unlock()
+	e, start = beginMethod(nil, 0, classConnection, 41)
+	e.shortstr("")
+	c.send(e.endFrame(start))
 	return nil
 }
 
