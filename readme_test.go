@@ -57,7 +57,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command on PATH")
+		testenv.Unavailable(t, "the go command not on PATH")
 	}
 	code, section := quickStart(t)
 	for _, s := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 go run .", "run ./cmd/patron traces", "http://localhost:16686/search", "curl http://localhost:50000/greet/ada"} {

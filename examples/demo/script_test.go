@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // TestStartProcessing runs examples/start_processing.sh against a stand-in
@@ -21,7 +23,7 @@ import (
 func TestStartProcessing(t *testing.T) {
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s on PATH", tool)
+			testenv.Unavailable(t, tool+" not on PATH")
 		}
 	}
 	var posts, bad atomic.Int32

@@ -43,7 +43,7 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testenv.Unavailable(t, "no pseudo-terminal: "+err.Error())
 	}
 	t.Cleanup(func() { _ = master.Close() })
 	fd := int(master.Fd())
@@ -72,7 +72,7 @@ func TestMakeTalkCtrlC(t *testing.T) {
 	}
 	for _, tool := range []string{"make", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s on PATH", tool)
+			testenv.Unavailable(t, tool+" not on PATH")
 		}
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))

@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/patron-go/patron/patrontest/testenv"
 )
 
 // TestMakeTargetsRunBinaries checks that make demo, demo-compose and talk
 // run a built launcher, never go run, which exits 1 on Ctrl-C.
 func TestMakeTargetsRunBinaries(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make on PATH")
+		testenv.Unavailable(t, "make not on PATH")
 	}
 	root := filepath.Join("..", "..")
 	for target, bin := range map[string]string{"demo": "/demo", "demo-compose": "/demo", "talk": "/tracing-talk"} {
