@@ -84,6 +84,49 @@ func TestSIGHUPDuringDrainIsLogged(t *testing.T) {
 	}
 }
 
+// An application that wraps Run in signal.NotifyContext cancels ctx on
+// Ctrl-C, and the same SIGINT then reaches Patron's own channel: that is
+// the first signal, not a second one (make talk exited 2 on one Ctrl-C).
+// Only a signal after it forces the exit.
+func TestSignalAfterContextCancelIsNotSecond(t *testing.T) {
+	logs := &observabilitytest.LogBuffer{}
+	comp := newBlocking("slow")
+	ctx, cancel := context.WithCancel(t.Context())
+	r := start(t, ctx, []Option{WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, comp)
+	within(t, comp.started, "the component to start")
+	cancel()
+	within(t, comp.stopped, "the component to be told to stop")
+	kill(t, syscall.SIGINT)
+	logs.WaitRecord(t, waitTimeout, func(m map[string]any) bool {
+		msg, _ := m["msg"].(string)
+		return strings.Contains(msg, "shutdown already in progress")
+	})
+	select {
+	case err := <-r.done:
+		t.Fatalf("Run returned %v on the first signal after ctx ended, want it still draining", err)
+	default:
+	}
+	kill(t, syscall.SIGINT)
+	if err := r.wait(t); !errors.Is(err, ErrForcedShutdown) {
+		t.Fatalf("Run = %v, want ErrForcedShutdown on the second signal", err)
+	}
+	close(comp.release)
+}
+
+func TestOneSignalAfterContextCancelStopsCleanly(t *testing.T) {
+	comp := newBlocking("slow")
+	ctx, cancel := context.WithCancel(t.Context())
+	r := start(t, ctx, nil, comp)
+	within(t, comp.started, "the component to start")
+	cancel()
+	within(t, comp.stopped, "the component to be told to stop")
+	kill(t, syscall.SIGINT)
+	close(comp.release)
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run = %v, want a clean stop", err)
+	}
+}
+
 const cleanStopEnv = "PATRON_TEST_CLEAN_STOP_CHILD"
 
 // cleanStopMain is the program TestCleanStopExitsZeroWhenFlushFails runs

@@ -266,6 +266,11 @@ type lifecycle struct {
 	stopReadiness    func()
 	listeners        []ReadinessListener
 	deadline         time.Time
+	// signalled counts the stop signals seen (SIGHUP aside): only the
+	// second one forces the exit. A shutdown begun by ctx (an application
+	// that wraps Run in signal.NotifyContext) has seen none yet, though the
+	// same Ctrl-C reaches Patron's own channel a moment later.
+	signalled int
 }
 
 // start runs every component with the service's logger in its context,
@@ -306,6 +311,7 @@ func (lc *lifecycle) wait(ctx context.Context) string {
 				}
 				continue
 			}
+			lc.signalled++
 			return "signal " + sig.String()
 		case r := <-lc.results:
 			lc.pending--
@@ -382,12 +388,17 @@ func (lc *lifecycle) drain(reason string) error {
 	return nil
 }
 
-// forcedBy reports whether sig, arriving during the drain, forces the exit.
-// SIGHUP does not: the WithSIGHUP function is not run during a shutdown,
+// forcedBy reports whether sig, arriving during the drain, forces the exit:
+// it does when it is the second stop signal. SIGHUP does not: the WithSIGHUP function is not run during a shutdown,
 // and the log says so rather than dropping the signal silently.
 func (lc *lifecycle) forcedBy(sig os.Signal) bool {
 	if sig == syscall.SIGHUP {
 		lc.svc.logger.Warn("SIGHUP received during shutdown: ignored, the shutdown goes on")
+		return false
+	}
+	lc.signalled++
+	if lc.signalled < 2 {
+		lc.svc.logger.Info("signal received, shutdown already in progress; a second one forces the exit", "signal", sig.String())
 		return false
 	}
 	return true
