@@ -216,6 +216,16 @@ func TestBrowserLogSearch(t *testing.T) {
 	if b := bodies(); !slices.Equal(b, []string{"user stored", "user stored"}) {
 		t.Errorf("kafka-svc with user.id=u-42: %q", b)
 	}
+	// The API matches the attribute, so the limit counts matching records:
+	// the newest record of all is another, and a page of one filtered in
+	// the browser would be empty.
+	do(t, ctx, setField("log-service", ""), setField("log-attr", "attempt=2"), setField("log-limit", "1"),
+		chromedp.Click(chromedp.ID("log-find")),
+		chromedp.WaitVisible(chromedp.CSS(`#log-list .log-rec[data-sev="WARN"]`)))
+	if b := bodies(); !slices.Equal(b, []string{demoAppLogs[3].body}) {
+		t.Errorf("attempt=2 with limit 1: %q", b)
+	}
+	do(t, ctx, setField("log-limit", "200"))
 	// Text, then follow the record to its span.
 	do(t, ctx, setField("log-service", ""), setField("log-attr", ""),
 		setField("log-q", "template"), chromedp.Click(chromedp.ID("log-find")),

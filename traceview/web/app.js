@@ -956,8 +956,9 @@
 
   // ---------- logs ----------
   // Search by service, severity (at least), text, attribute (key=value,
-  // logfmt like the trace search) and time range. The API filters by all
-  // but attributes, which are matched here, on the records it returns.
+  // logfmt like the trace search) and time range, all matched by the API,
+  // so that the limit counts matching records: filtering the returned page
+  // here would miss matches older than the page.
   async function renderLogs(token) {
     document.title = "Logs · Patron Traces";
     const params = new URLSearchParams(location.search);
@@ -1004,6 +1005,8 @@
     const end = Date.now() * 1000;
     const q = new URLSearchParams();
     for (const k of ["service", "severity", "q", "traceID"]) if (params.get(k)) q.set(k, params.get(k));
+    const want = parseLogfmt(params.get("attr") || "");
+    if (Object.keys(want).length) q.set("tags", JSON.stringify(want));
     q.set("start", String(Math.floor(end - LOOKBACK_US(params.get("lookback") || "1h"))));
     q.set("end", String(end));
     q.set("limit", params.get("limit") || "200");
@@ -1013,8 +1016,6 @@
       return;
     }
     if (stale(token)) return;
-    const want = Object.entries(parseLogfmt(params.get("attr") || ""));
-    if (want.length) recs = recs.filter((r) => want.every(([k, v]) => r.attrs.some((a) => a.key === k && tagValue(a) === v)));
     recs.sort((a, b) => b.ts - a.ts);
     registerServices(recs.map((r) => r.service));
     const bySev = new Map();
