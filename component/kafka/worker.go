@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/internal/consume"
+	"github.com/patron-go/patron/internal/kafkaheader"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 )
@@ -59,14 +60,16 @@ type worker struct {
 	partitionID string
 	pipe        *consume.Pipeline
 	spans       *observability.ConsumerSpans
-	// Span start options with the per-message attributes (offset, body
-	// size and, in withKey, the key) in the last slots of attrs, which
-	// the worker overwrites for each message: the SDK copies them at
-	// the start, so no message allocates options.
-	attrs          []attribute.KeyValue
-	withKey, noKey []trace.SpanStartOption
-	dm             *observability.DestinationMetrics
-	lagAttrs       metric.MeasurementOption
+	// startOpts start a record's span with the attributes a sampler may
+	// need (the semconv messaging attributes marked for sampling: system,
+	// destination, operation, consumer group); recAttrs holds the partition
+	// and, past it, the per-record attributes, set only on a span that
+	// records. An unsampled record then copies no attribute it would drop,
+	// and no record allocates options.
+	startOpts []trace.SpanStartOption
+	recAttrs  []attribute.KeyValue
+	dm        *observability.DestinationMetrics
+	lagAttrs  metric.MeasurementOption
 }
 
 func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
@@ -88,10 +91,16 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 		Tracer: c.tracer, Prop: c.prop, Metrics: w.dm, Config: c.cfg.delivery,
 	})
 	w.spans = w.pipe.Spans()
-	w.attrs = append(w.spans.Attributes(), attribute.KeyValue{}, attribute.KeyValue{}, attribute.KeyValue{})
-	kind := trace.WithSpanKind(trace.SpanKindConsumer)
-	w.withKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs...)}
-	w.noKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs[:len(w.attrs)-1]...)}
+	partition := semconv.MessagingDestinationPartitionID(w.partitionID)
+	var start []attribute.KeyValue
+	for _, a := range w.spans.Attributes() {
+		if a.Key != partition.Key {
+			start = append(start, a)
+		}
+	}
+	w.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(start...)}
+	w.recAttrs = make([]attribute.KeyValue, 1, 4)
+	w.recAttrs[0] = partition
 	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka,
 		semconv.MessagingDestinationName(tp.topic),
 		semconv.MessagingConsumerGroupName(c.group),
@@ -245,20 +254,21 @@ func (w *worker) runBatch() {
 	}
 }
 
-// startSpan starts rec's CONSUMER span with its per-message attributes
-// given at the start: a sampler sees them, and the SDK sizes the span's
-// attributes once instead of growing them after the start.
+// startSpan starts rec's CONSUMER span. The attributes a sampler may need
+// are given at the start; the partition and the per-record ones (offset,
+// body size, key) only once the span is known to record, in one call.
 func (w *worker) startSpan(rec *kgo.Record) (context.Context, trace.Span) {
-	n := len(w.attrs)
-	w.attrs[n-3] = semconv.MessagingKafkaOffset(int(rec.Offset))
-	w.attrs[n-2] = semconv.MessagingMessageBodySize(len(rec.Value))
-	opts := w.noKey
-	if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
-		w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
-		opts = w.withKey
+	ctx, span := w.spans.StartWithOptions(w.ctx, kafkaheader.ExtractCarrier{Carrier: kafkaheader.Carrier{Headers: &rec.Headers}}, w.startOpts)
+	if span.IsRecording() {
+		attrs := append(w.recAttrs[:1],
+			semconv.MessagingKafkaOffset(int(rec.Offset)),
+			semconv.MessagingMessageBodySize(len(rec.Value)))
+		if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
+			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
+		}
+		span.SetAttributes(attrs...)
+		clear(attrs[1:]) // the buffer keeps no key alive
 	}
-	ctx, span := w.spans.StartWithOptions(w.ctx, HeaderCarrier{Headers: &rec.Headers}, opts)
-	w.attrs[n-1] = attribute.KeyValue{} // the buffer keeps no key alive
 	return ctx, span
 }
 

@@ -5,6 +5,7 @@ package kafkaheader
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -25,18 +26,8 @@ func (c Carrier) Get(key string) string {
 	if c.Headers == nil {
 		return ""
 	}
-	hs := *c.Headers
-	for i := range hs {
-		if hs[i].Key == key {
-			return string(hs[i].Value)
-		}
-	}
-	for i := range hs {
-		if strings.EqualFold(hs[i].Key, key) {
-			return string(hs[i].Value)
-		}
-	}
-	return ""
+	v, _ := c.value(key)
+	return string(v)
 }
 
 // Set replaces the header named key (any spelling), or appends it, so that a
@@ -74,4 +65,47 @@ func (c Carrier) Keys() []string {
 		keys = append(keys, h.Key)
 	}
 	return keys
+}
+
+// traceparent is the W3C header that Extract parses into fixed-size IDs.
+const traceparent = "traceparent"
+
+// ExtractCarrier is a read-only Carrier for a propagator's Extract on the
+// consumer's hot path: Get of "traceparent" returns a string that aliases
+// the header's bytes instead of copying them (one allocation per record).
+// The W3C propagator parses that value into fixed-size IDs and keeps
+// nothing of it, and the record's headers are not written while the span
+// starts. Every other key (tracestate, baggage, the correlation ID, whose
+// values outlive the call in the context) is copied as Carrier.Get does.
+type ExtractCarrier struct {
+	Carrier
+}
+
+// Get returns the value of the first header named key, as Carrier.Get.
+func (c ExtractCarrier) Get(key string) string {
+	if key != traceparent || c.Headers == nil {
+		return c.Carrier.Get(key)
+	}
+	v, ok := c.value(key)
+	if !ok || len(v) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(v), len(v))
+}
+
+// value returns the bytes of the first header named key, falling back to a
+// case-insensitive match; c.Headers is not nil.
+func (c Carrier) value(key string) ([]byte, bool) {
+	hs := *c.Headers
+	for i := range hs {
+		if hs[i].Key == key {
+			return hs[i].Value, true
+		}
+	}
+	for i := range hs {
+		if strings.EqualFold(hs[i].Key, key) {
+			return hs[i].Value, true
+		}
+	}
+	return nil, false
 }
