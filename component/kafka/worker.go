@@ -60,16 +60,23 @@ type worker struct {
 	partitionID string
 	pipe        *consume.Pipeline
 	spans       *observability.ConsumerSpans
-	// startOpts start a record's span with the attributes a sampler may
-	// need (the semconv messaging attributes marked for sampling: system,
-	// destination, operation, consumer group); recAttrs holds the partition
-	// and, past it, the per-record attributes, set only on a span that
-	// records. An unsampled record then copies no attribute it would drop,
-	// and no record allocates options.
-	startOpts []trace.SpanStartOption
-	recAttrs  []attribute.KeyValue
-	dm        *observability.DestinationMetrics
-	lagAttrs  metric.MeasurementOption
+	// A record's span starts with the attributes a sampler may need (the
+	// semconv messaging attributes marked for sampling: system,
+	// destination, operation, consumer group), attrs[:nStart] in lean;
+	// the partition and the per-record attributes (offset, body size and
+	// key, the last three slots, overwritten per record) are set once the
+	// span is known to record, so an unsampled record copies none of
+	// them. While spans record (recorded: the last one did), they are
+	// given at the start instead (withKey, noKey), which spares the SDK a
+	// second lock and a second growth of the span's attributes. The SDK
+	// copies the attributes before Start returns, so no record allocates
+	// options.
+	attrs                []attribute.KeyValue
+	nStart               int
+	lean, withKey, noKey []trace.SpanStartOption
+	recorded             bool
+	dm                   *observability.DestinationMetrics
+	lagAttrs             metric.MeasurementOption
 }
 
 func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
@@ -92,15 +99,17 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 	})
 	w.spans = w.pipe.Spans()
 	partition := semconv.MessagingDestinationPartitionID(w.partitionID)
-	var start []attribute.KeyValue
 	for _, a := range w.spans.Attributes() {
 		if a.Key != partition.Key {
-			start = append(start, a)
+			w.attrs = append(w.attrs, a)
 		}
 	}
-	w.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(start...)}
-	w.recAttrs = make([]attribute.KeyValue, 1, 4)
-	w.recAttrs[0] = partition
+	w.nStart = len(w.attrs)
+	w.attrs = append(w.attrs, partition, attribute.KeyValue{}, attribute.KeyValue{}, attribute.KeyValue{})
+	kind := trace.WithSpanKind(trace.SpanKindConsumer)
+	w.lean = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs[:w.nStart]...)}
+	w.withKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs...)}
+	w.noKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs[:len(w.attrs)-1]...)}
 	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka,
 		semconv.MessagingDestinationName(tp.topic),
 		semconv.MessagingConsumerGroupName(c.group),
@@ -254,21 +263,33 @@ func (w *worker) runBatch() {
 	}
 }
 
-// startSpan starts rec's CONSUMER span. The attributes a sampler may need
-// are given at the start; the partition and the per-record ones (offset,
-// body size, key) only once the span is known to record, in one call.
+// startSpan starts rec's CONSUMER span (see worker.attrs for which
+// attributes are given at the start).
 func (w *worker) startSpan(rec *kgo.Record) (context.Context, trace.Span) {
-	ctx, span := w.spans.StartWithOptions(w.ctx, kafkaheader.ExtractCarrier{Carrier: kafkaheader.Carrier{Headers: &rec.Headers}}, w.startOpts)
-	if span.IsRecording() {
-		attrs := append(w.recAttrs[:1],
-			semconv.MessagingKafkaOffset(int(rec.Offset)),
-			semconv.MessagingMessageBodySize(len(rec.Value)))
-		if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
-			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
+	n := len(w.attrs)
+	w.attrs[n-3] = semconv.MessagingKafkaOffset(int(rec.Offset))
+	w.attrs[n-2] = semconv.MessagingMessageBodySize(len(rec.Value))
+	hasKey := len(rec.Key) > 0 && utf8.Valid(rec.Key)
+	opts, full := w.lean, w.recorded
+	if full {
+		opts = w.noKey
+		if hasKey {
+			w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
+			opts = w.withKey
 		}
-		span.SetAttributes(attrs...)
-		clear(attrs[1:]) // the buffer keeps no key alive
 	}
+	carrier := kafkaheader.ExtractCarrier{Carrier: kafkaheader.Carrier{Headers: &rec.Headers}}
+	ctx, span := w.spans.StartWithOptions(w.ctx, carrier, opts)
+	w.recorded = span.IsRecording()
+	if w.recorded && !full {
+		rest := w.attrs[w.nStart : n-1]
+		if hasKey {
+			w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
+			rest = w.attrs[w.nStart:]
+		}
+		span.SetAttributes(rest...)
+	}
+	w.attrs[n-1] = attribute.KeyValue{} // the buffer keeps no key alive
 	return ctx, span
 }
 
