@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -25,7 +27,18 @@ type Generator struct {
 	buf [randomBatch]byte
 	off int // next unused byte of buf; len(buf) (or 0 on a fresh value) means refill
 	ok  bool
+	// text is the unused rest of the storage that IDs' text is written
+	// into, textBatch IDs per allocation instead of one each: a byte
+	// handed out is never written again, so the strings that alias it
+	// are immutable. An ID kept alive keeps its block (~1 KiB) alive.
+	text []byte
 }
+
+// textBatch is how many IDs' text shares one allocation.
+const textBatch = 32
+
+// uuidLen is the length of a UUID's text, 8-4-4-4-12 hex digits.
+const uuidLen = 36
 
 // New returns a fresh UUIDv7 correlation ID.
 func (g *Generator) New() string {
@@ -44,10 +57,30 @@ func (g *Generator) New() string {
 	// another one.
 	clear(g.buf[g.off : g.off+10])
 	g.off += 10
+	if len(g.text) < uuidLen {
+		g.text = make([]byte, uuidLen*textBatch)
+	}
+	t := g.text[:uuidLen:uuidLen]
+	g.text = g.text[uuidLen:]
 	g.mu.Unlock()
 	u[6] = u[6]&0x0f | 0x70 // version 7
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	return u.String()
+	encodeUUID(t, u)
+	return unsafe.String(&t[0], uuidLen)
+}
+
+// encodeUUID writes u's text into dst (uuidLen bytes) as uuid.UUID.String
+// does, without allocating the string.
+func encodeUUID(dst []byte, u uuid.UUID) {
+	hex.Encode(dst[0:8], u[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], u[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], u[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], u[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:], u[10:])
 }
 
 // Ensure is the package's Ensure with IDs from g.

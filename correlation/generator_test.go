@@ -92,3 +92,24 @@ func BenchmarkNew(b *testing.B) {
 		}
 	})
 }
+
+// TestGeneratorText checks the text written without uuid.UUID.String against
+// it, across text blocks, and that IDs share their text's allocations.
+func TestGeneratorText(t *testing.T) {
+	var g Generator
+	seen := make(map[string]bool)
+	for range 3 * 32 {
+		id := g.New()
+		u, err := uuid.Parse(id)
+		if err != nil || u.String() != id {
+			t.Fatalf("ID %q does not round-trip: %v", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("ID %q repeated", id)
+		}
+		seen[id] = true
+	}
+	if n := testing.AllocsPerRun(320, func() { _ = g.New() }); n > 0.1 {
+		t.Fatalf("Generator.New allocates %.2f times per ID, want one allocation per block of IDs", n)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/patron-go/patron/internal/consume"
+	"github.com/patron-go/patron/internal/kafkaheader"
 	"github.com/patron-go/patron/observability"
 	patronlog "github.com/patron-go/patron/observability/log"
 )
@@ -59,14 +60,23 @@ type worker struct {
 	partitionID string
 	pipe        *consume.Pipeline
 	spans       *observability.ConsumerSpans
-	// Span start options with the per-message attributes (offset, body
-	// size and, in withKey, the key) in the last slots of attrs, which
-	// the worker overwrites for each message: the SDK copies them at
-	// the start, so no message allocates options.
-	attrs          []attribute.KeyValue
-	withKey, noKey []trace.SpanStartOption
-	dm             *observability.DestinationMetrics
-	lagAttrs       metric.MeasurementOption
+	// A record's span starts with the attributes a sampler may need (the
+	// semconv messaging attributes marked for sampling: system,
+	// destination, operation, consumer group), attrs[:nStart] in lean;
+	// the partition and the per-record attributes (offset, body size and
+	// key, the last three slots, overwritten per record) are set once the
+	// span is known to record, so an unsampled record copies none of
+	// them. While spans record (recorded: the last one did), they are
+	// given at the start instead (withKey, noKey), which spares the SDK a
+	// second lock and a second growth of the span's attributes. The SDK
+	// copies the attributes before Start returns, so no record allocates
+	// options.
+	attrs                []attribute.KeyValue
+	nStart               int
+	lean, withKey, noKey []trace.SpanStartOption
+	recorded             bool
+	dm                   *observability.DestinationMetrics
+	lagAttrs             metric.MeasurementOption
 }
 
 func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
@@ -88,8 +98,16 @@ func newWorker(c *Component, cl *kgo.Client, tp topicPartition) *worker {
 		Tracer: c.tracer, Prop: c.prop, Metrics: w.dm, Config: c.cfg.delivery,
 	})
 	w.spans = w.pipe.Spans()
-	w.attrs = append(w.spans.Attributes(), attribute.KeyValue{}, attribute.KeyValue{}, attribute.KeyValue{})
+	partition := semconv.MessagingDestinationPartitionID(w.partitionID)
+	for _, a := range w.spans.Attributes() {
+		if a.Key != partition.Key {
+			w.attrs = append(w.attrs, a)
+		}
+	}
+	w.nStart = len(w.attrs)
+	w.attrs = append(w.attrs, partition, attribute.KeyValue{}, attribute.KeyValue{}, attribute.KeyValue{})
 	kind := trace.WithSpanKind(trace.SpanKindConsumer)
+	w.lean = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs[:w.nStart]...)}
 	w.withKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs...)}
 	w.noKey = []trace.SpanStartOption{kind, trace.WithAttributes(w.attrs[:len(w.attrs)-1]...)}
 	w.lagAttrs = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingSystemKafka,
@@ -245,19 +263,32 @@ func (w *worker) runBatch() {
 	}
 }
 
-// startSpan starts rec's CONSUMER span with its per-message attributes
-// given at the start: a sampler sees them, and the SDK sizes the span's
-// attributes once instead of growing them after the start.
+// startSpan starts rec's CONSUMER span (see worker.attrs for which
+// attributes are given at the start).
 func (w *worker) startSpan(rec *kgo.Record) (context.Context, trace.Span) {
 	n := len(w.attrs)
 	w.attrs[n-3] = semconv.MessagingKafkaOffset(int(rec.Offset))
 	w.attrs[n-2] = semconv.MessagingMessageBodySize(len(rec.Value))
-	opts := w.noKey
-	if len(rec.Key) > 0 && utf8.Valid(rec.Key) {
-		w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
-		opts = w.withKey
+	hasKey := len(rec.Key) > 0 && utf8.Valid(rec.Key)
+	opts, full := w.lean, w.recorded
+	if full {
+		opts = w.noKey
+		if hasKey {
+			w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
+			opts = w.withKey
+		}
 	}
-	ctx, span := w.spans.StartWithOptions(w.ctx, HeaderCarrier{Headers: &rec.Headers}, opts)
+	carrier := kafkaheader.ExtractCarrier{Carrier: kafkaheader.Carrier{Headers: &rec.Headers}}
+	ctx, span := w.spans.StartWithOptions(w.ctx, carrier, opts)
+	w.recorded = span.IsRecording()
+	if w.recorded && !full {
+		rest := w.attrs[w.nStart : n-1]
+		if hasKey {
+			w.attrs[n-1] = semconv.MessagingKafkaMessageKey(string(rec.Key))
+			rest = w.attrs[w.nStart:]
+		}
+		span.SetAttributes(rest...)
+	}
 	w.attrs[n-1] = attribute.KeyValue{} // the buffer keeps no key alive
 	return ctx, span
 }

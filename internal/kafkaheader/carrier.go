@@ -5,6 +5,7 @@ package kafkaheader
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -25,23 +26,17 @@ func (c Carrier) Get(key string) string {
 	if c.Headers == nil {
 		return ""
 	}
-	hs := *c.Headers
-	for i := range hs {
-		if hs[i].Key == key {
-			return string(hs[i].Value)
-		}
-	}
-	for i := range hs {
-		if strings.EqualFold(hs[i].Key, key) {
-			return string(hs[i].Value)
-		}
-	}
-	return ""
+	v, _ := c.value(key)
+	return string(v)
 }
 
 // Set replaces the header named key (any spelling), or appends it, so that a
 // re-published message never carries two conflicting trace contexts.
 func (c Carrier) Set(key, value string) {
+	c.set(key, []byte(value))
+}
+
+func (c Carrier) set(key string, value []byte) {
 	if c.Headers == nil {
 		return
 	}
@@ -53,13 +48,13 @@ func (c Carrier) Set(key, value string) {
 			if replaced {
 				continue
 			}
-			h = kgo.RecordHeader{Key: key, Value: []byte(value)}
+			h = kgo.RecordHeader{Key: key, Value: value}
 			replaced = true
 		}
 		out = append(out, h)
 	}
 	if !replaced {
-		out = append(out, kgo.RecordHeader{Key: key, Value: []byte(value)})
+		out = append(out, kgo.RecordHeader{Key: key, Value: value})
 	}
 	*c.Headers = out
 }
@@ -74,4 +69,68 @@ func (c Carrier) Keys() []string {
 		keys = append(keys, h.Key)
 	}
 	return keys
+}
+
+// traceparent is the W3C header that Extract parses into fixed-size IDs.
+const traceparent = "traceparent"
+
+// ExtractCarrier is a read-only Carrier for a propagator's Extract on the
+// consumer's hot path: Get of "traceparent" returns a string that aliases
+// the header's bytes instead of copying them (one allocation per record).
+// The W3C propagator parses that value into fixed-size IDs and keeps
+// nothing of it, and the record's headers are not written while the span
+// starts. Every other key (tracestate, baggage, the correlation ID, whose
+// values outlive the call in the context) is copied as Carrier.Get does.
+type ExtractCarrier struct {
+	Carrier
+}
+
+// Get returns the value of the first header named key, as Carrier.Get.
+func (c ExtractCarrier) Get(key string) string {
+	if key != traceparent || c.Headers == nil {
+		return c.Carrier.Get(key)
+	}
+	v, ok := c.value(key)
+	if !ok || len(v) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(v), len(v))
+}
+
+// value returns the bytes of the first header named key, falling back to a
+// case-insensitive match; c.Headers is not nil.
+func (c Carrier) value(key string) ([]byte, bool) {
+	hs := *c.Headers
+	for i := range hs {
+		if hs[i].Key == key {
+			return hs[i].Value, true
+		}
+	}
+	for i := range hs {
+		if strings.EqualFold(hs[i].Key, key) {
+			return hs[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// InjectCarrier is a Carrier for a propagator's Inject on the producer's hot
+// path: Set of "traceparent" makes the header's value alias the string's
+// bytes instead of copying them (one allocation per record). The W3C
+// propagator builds that string for the call and keeps nothing of it, and
+// neither franz-go nor Patron writes a header's value in place. Every
+// other key (tracestate, baggage, the correlation ID, whose strings live
+// on in the context) is copied as Carrier.Set does.
+type InjectCarrier struct {
+	Carrier
+}
+
+// Set replaces the header named key (any spelling), or appends it, as
+// Carrier.Set.
+func (c InjectCarrier) Set(key, value string) {
+	if key != traceparent || value == "" {
+		c.Carrier.Set(key, value)
+		return
+	}
+	c.set(key, unsafe.Slice(unsafe.StringData(value), len(value)))
 }
