@@ -91,7 +91,7 @@ func TestSpanAttributesWhateverTheSampler(t *testing.T) {
 	for i, attrs := range calls {
 		for _, want := range sampling {
 			if !slices.Contains(attrs, want) {
-				t.Errorf("start %d: sampler did not see %s=%s (saw %v)", i, want.Key, want.Value.Emit(), attrs)
+				t.Errorf("start %d: sampler did not see %s=%s (saw %v)", i, want.Key, want.Value.String(), attrs)
 			}
 		}
 	}
@@ -121,7 +121,7 @@ func TestSpanAttributesWhateverTheSampler(t *testing.T) {
 		}
 		for _, w := range want {
 			if !slices.Contains(attrs, w) {
-				t.Errorf("offset %d: missing %s=%s in %v", offset, w.Key, w.Value.Emit(), attrs)
+				t.Errorf("offset %d: missing %s=%s in %v", offset, w.Key, w.Value.String(), attrs)
 			}
 		}
 		if !pattern[offset] {
