@@ -35,8 +35,8 @@ type logHandler struct {
 	fast   bool  // false once a WithGroup or a WithAttrs value the fast path does not convert
 }
 
-// inlineAttrs is the number of attributes a record converts without
-// allocating; slog keeps five in the record itself.
+// inlineAttrs is the number of attributes a record with repeated keys
+// converts without allocating.
 const inlineAttrs = 16
 
 // newLogHandler returns a handler that emits through fast, a logger whose
@@ -65,10 +65,13 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.fast {
 		return h.slow.Handle(ctx, r)
 	}
-	var buf [inlineAttrs]attribute.KeyValue
-	kvs := append(buf[:0], h.attrs...)
+	// The usual record repeats no key: its attributes go straight into
+	// rec, each checked against those before it, and the first repeated
+	// key sends the record to handleRepeated.
+	var rec otellog.Record
+	rec.AddAttributes(h.attrs...)
 	err := h.err
-	ok := true
+	next := nextFast
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Value.Kind() == slog.KindAny {
 			if e, isErr := a.Value.Any().(error); isErr {
@@ -76,30 +79,98 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 				return true
 			}
 		}
-		var kv attribute.KeyValue
-		if kv, ok = convertAttr(a); ok {
-			kvs = setAttr(kvs, kv)
+		kv, ok := convertAttr(a)
+		switch {
+		case !ok:
+			next = nextBridge
+		case hasKey(&rec, kv.Key):
+			next = nextRepeated
+		default:
+			rec.AddAttributes(kv)
+			return true
 		}
-		return ok
+		return false
 	})
-	if !ok {
-		return h.slow.Handle(ctx, r)
+	if next == nextFast {
+		if id, found := correlation.FromContext(ctx); found {
+			if hasKey(&rec, patronlog.CorrelationIDKey) {
+				next = nextRepeated
+			} else {
+				rec.AddAttributes(attribute.String(patronlog.CorrelationIDKey, id))
+			}
+		}
 	}
+	switch next {
+	case nextBridge:
+		return h.slow.Handle(ctx, r)
+	case nextRepeated:
+		return h.handleRepeated(ctx, r)
+	}
+	h.emit(ctx, &rec, r, err)
+	return nil
+}
+
+// What Handle does with a record once its attributes are converted.
+const (
+	nextFast     = iota // emit it
+	nextRepeated        // a key is repeated: handleRepeated
+	nextBridge          // a value only the bridge converts: the bridge
+)
+
+// handleRepeated converts a record whose keys repeat (all its values of
+// the kinds convertAttr takes) into a buffer where a repeated key's value
+// replaces the first one's, as the SDK's deduplication does.
+func (h *logHandler) handleRepeated(ctx context.Context, r slog.Record) error {
+	var buf [inlineAttrs]attribute.KeyValue
+	kvs := append(buf[:0], h.attrs...)
+	err := h.err
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Value.Kind() == slog.KindAny {
+			if e, isErr := a.Value.Any().(error); isErr {
+				err = e
+				return true
+			}
+		}
+		kv, _ := convertAttr(a)
+		kvs = setAttr(kvs, kv)
+		return true
+	})
 	if id, found := correlation.FromContext(ctx); found {
 		kvs = setAttr(kvs, attribute.String(patronlog.CorrelationIDKey, id))
 	}
-
 	var rec otellog.Record
+	rec.AddAttributes(kvs...)
+	h.emit(ctx, &rec, r, err)
+	return nil
+}
+
+// emit completes rec, which has its attributes, from r and emits it.
+func (h *logHandler) emit(ctx context.Context, rec *otellog.Record, r slog.Record, err error) {
 	rec.SetTimestamp(r.Time)
+	if !r.Time.IsZero() {
+		// slog stamped the record in this same call: that is when it was
+		// observed, and the SDK need not read the clock again (the data
+		// model's "typically equal to Timestamp" for records that
+		// originate in the process).
+		rec.SetObservedTimestamp(r.Time)
+	}
 	rec.SetBody(attribute.StringValue(r.Message))
 	rec.SetSeverity(severity(r.Level))
 	rec.SetSeverityText(r.Level.String())
 	if err != nil {
 		rec.SetErr(err)
 	}
-	rec.AddAttributes(kvs...)
-	h.logger.Emit(ctx, rec)
-	return nil
+	h.logger.Emit(ctx, *rec)
+}
+
+// hasKey reports whether rec has an attribute named key.
+func hasKey(rec *otellog.Record, key attribute.Key) bool {
+	found := false
+	rec.WalkAttributes(func(kv attribute.KeyValue) bool {
+		found = kv.Key == key
+		return !found
+	})
+	return found
 }
 
 // WithAttrs returns a handler with attrs converted once, or, for values
