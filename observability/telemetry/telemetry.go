@@ -23,7 +23,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.opentelemetry.io/contrib/bridges/otelslog"
 	"go.opentelemetry.io/contrib/instrumentation/runtime"
 	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -44,9 +43,13 @@ import (
 // Provider owns the telemetry pipeline of one service. Its zero value is not
 // usable; build one with Setup.
 type Provider struct {
-	tp        trace.TracerProvider
-	mp        metric.MeterProvider
-	lp        otellog.LoggerProvider // nil when logs are not exported
+	tp trace.TracerProvider
+	mp metric.MeterProvider
+	lp otellog.LoggerProvider // nil when logs are not exported
+	// fastLP shares lp's processors but does not deduplicate attribute
+	// keys: the records of LogHandler's fast path have unique keys
+	// already. It is lp itself when lp comes from OTEL_CONFIG_FILE.
+	fastLP    otellog.LoggerProvider
 	prop      propagation.TextMapPropagator
 	registry  *prometheus.Registry
 	resource  *resource.Resource
@@ -367,7 +370,7 @@ func (p *Provider) newMeterProvider(ctx context.Context, e export, extra []sdkme
 // are exported; otherwise p.lp stays nil and the service's logger is left
 // exactly as it is, allocation-free.
 func (p *Provider) newLoggerProvider(ctx context.Context, e export, extra []sdklog.Exporter, warn func() *slog.Logger) error {
-	var opts []sdklog.LoggerProviderOption
+	var procs []sdklog.Processor
 	if e.kind != kindNone {
 		exp, err := newLogExporter(ctx, e)
 		if err != nil {
@@ -375,17 +378,28 @@ func (p *Provider) newLoggerProvider(ctx context.Context, e export, extra []sdkl
 		}
 		r := &refusals{sig: logsSignal, endpoint: e.endpoint, logger: warn}
 		// The batch processor reads OTEL_BLRP_*.
-		opts = append(opts, sdklog.WithProcessor(sdklog.NewBatchProcessor(newUTF8LogExporter(refusingLogExporter{exp, r}))))
+		procs = append(procs, sdklog.NewBatchProcessor(newUTF8LogExporter(refusingLogExporter{exp, r})))
 	}
 	for _, x := range extra {
-		opts = append(opts, sdklog.WithProcessor(sdklog.NewBatchProcessor(newUTF8LogExporter(x))))
+		procs = append(procs, sdklog.NewBatchProcessor(newUTF8LogExporter(x)))
 	}
-	if len(opts) == 0 {
+	if len(procs) == 0 {
 		return nil
 	}
-	lp := sdklog.NewLoggerProvider(append(opts, sdklog.WithResource(p.resource))...)
-	p.lp = lp
-	p.shutdowns = append(p.shutdowns, lp.Shutdown)
+	opts := []sdklog.LoggerProviderOption{sdklog.WithResource(p.resource)}
+	for _, proc := range procs {
+		opts = append(opts, sdklog.WithProcessor(proc))
+	}
+	lp := sdklog.NewLoggerProvider(opts...)
+	// The same processors behind a provider that skips the SDK's key
+	// deduplication, for the records LogHandler has made unique itself;
+	// lp, which deduplicates, serves everyone else (LoggerProvider, the
+	// bridge's records). Shutting fast down first stops its records before
+	// lp flushes and shuts the processors (a second Shutdown of a
+	// BatchProcessor returns at once).
+	fast := sdklog.NewLoggerProvider(append(opts, sdklog.WithAllowKeyDuplication())...)
+	p.lp, p.fastLP = lp, fast
+	p.shutdowns = append(p.shutdowns, fast.Shutdown, lp.Shutdown)
 	p.flushes = append(p.flushes, lp.ForceFlush)
 	return nil
 }
@@ -409,15 +423,20 @@ func (p *Provider) LoggerProvider() otellog.LoggerProvider {
 	return p.lp
 }
 
-// LogHandler returns the slog handler that exports records through the
-// contrib slog bridge (trace and span IDs come from each record's context),
-// or nil when logs are not exported. The service tees its logger into it
-// (see observability/log.NewTee), so records keep going to stderr too.
+// LogHandler returns the slog handler that exports records as the contrib
+// slog bridge does (trace and span IDs come from each record's context),
+// with the context's correlation ID as attribute correlation_id, or nil
+// when logs are not exported. The service tees its logger into it (see
+// observability/log.NewTee), so records keep going to stderr too.
 func (p *Provider) LogHandler() slog.Handler {
 	if p.lp == nil {
 		return nil
 	}
-	return otelslog.NewHandler(logScope, otelslog.WithLoggerProvider(p.lp))
+	fast := p.fastLP
+	if fast == nil {
+		fast = p.lp
+	}
+	return newLogHandler(fast.Logger(logScope), p.lp)
 }
 
 // logScope is the instrumentation scope of exported log records.
