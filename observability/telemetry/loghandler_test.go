@@ -58,7 +58,7 @@ type exported struct {
 
 func view(r sdklog.Record) exported {
 	e := exported{
-		Body:         r.Body().Emit(),
+		Body:         r.Body().String(),
 		SeverityText: r.SeverityText(),
 		Severity:     int(r.Severity()),
 		Time:         r.Timestamp(),
@@ -69,7 +69,7 @@ func view(r sdklog.Record) exported {
 		Scope:        r.InstrumentationScope().Name,
 	}
 	r.WalkAttributes(func(kv attribute.KeyValue) bool {
-		e.Attrs = append(e.Attrs, fmt.Sprintf("%s=%s:%s", kv.Key, kv.Value.Type(), kv.Value.Emit()))
+		e.Attrs = append(e.Attrs, fmt.Sprintf("%s=%s:%s", kv.Key, kv.Value.Type(), kv.Value.String()))
 		return true
 	})
 	return e
