@@ -11,7 +11,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/patron-go/patron/internal/kafkaheader"
 	"github.com/patron-go/patron/internal/option"
 	"github.com/patron-go/patron/observability"
 )
@@ -96,7 +95,7 @@ func (h *hooks) OnProduceRecordBuffered(r *kgo.Record) {
 // carrier points into r, which is on the heap anyway.
 func (h *hooks) start(ctx context.Context, r *kgo.Record, st *spanState) context.Context {
 	st.tel = h.topics.get(r.Topic)
-	ctx, st.span = st.tel.spans.Start(ctx, kafkaheader.InjectCarrier{Carrier: kafkaheader.Carrier{Headers: &r.Headers}})
+	ctx, st.span = st.tel.spans.Start(ctx, HeaderCarrier{Headers: &r.Headers})
 	st.sampled = st.span.SpanContext().IsSampled()
 	if st.tel.metrics.Timed(ctx) {
 		st.start = observability.SpanStartTime(st.span)

@@ -33,10 +33,6 @@ func (c Carrier) Get(key string) string {
 // Set replaces the header named key (any spelling), or appends it, so that a
 // re-published message never carries two conflicting trace contexts.
 func (c Carrier) Set(key, value string) {
-	c.set(key, []byte(value))
-}
-
-func (c Carrier) set(key string, value []byte) {
 	if c.Headers == nil {
 		return
 	}
@@ -48,13 +44,13 @@ func (c Carrier) set(key string, value []byte) {
 			if replaced {
 				continue
 			}
-			h = kgo.RecordHeader{Key: key, Value: value}
+			h = kgo.RecordHeader{Key: key, Value: []byte(value)}
 			replaced = true
 		}
 		out = append(out, h)
 	}
 	if !replaced {
-		out = append(out, kgo.RecordHeader{Key: key, Value: value})
+		out = append(out, kgo.RecordHeader{Key: key, Value: []byte(value)})
 	}
 	*c.Headers = out
 }
@@ -112,25 +108,4 @@ func (c Carrier) value(key string) ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// InjectCarrier is a Carrier for a propagator's Inject on the producer's hot
-// path: Set of "traceparent" makes the header's value alias the string's
-// bytes instead of copying them (one allocation per record). The W3C
-// propagator builds that string for the call and keeps nothing of it, and
-// neither franz-go nor Patron writes a header's value in place. Every
-// other key (tracestate, baggage, the correlation ID, whose strings live
-// on in the context) is copied as Carrier.Set does.
-type InjectCarrier struct {
-	Carrier
-}
-
-// Set replaces the header named key (any spelling), or appends it, as
-// Carrier.Set.
-func (c InjectCarrier) Set(key, value string) {
-	if key != traceparent || value == "" {
-		c.Carrier.Set(key, value)
-		return
-	}
-	c.set(key, unsafe.Slice(unsafe.StringData(value), len(value)))
 }

@@ -63,8 +63,8 @@ func FuzzCarrier(f *testing.F) {
 	})
 }
 
-// TestHotPathCarriers checks that the carriers of the span starters read
-// and write what Carrier does, and that the traceparent is not copied.
+// TestHotPathCarriers checks that the consumer's carrier reads what
+// Carrier does, and that the traceparent is not copied.
 func TestHotPathCarriers(t *testing.T) {
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	hs := []kgo.RecordHeader{{Key: "Traceparent", Value: []byte(tp)}, {Key: "baggage", Value: []byte("k=v")}}
@@ -81,16 +81,4 @@ func TestHotPathCarriers(t *testing.T) {
 		t.Fatal("nil ExtractCarrier must be inert")
 	}
 
-	var out []kgo.RecordHeader
-	in := kafkaheader.InjectCarrier{Carrier: kafkaheader.Carrier{Headers: &out}}
-	in.Set("traceparent", tp)
-	in.Set("TraceParent", tp) // replaces every spelling, as Carrier.Set
-	in.Set("baggage", "k=v")
-	if len(out) != 2 || in.Get("traceparent") != tp || in.Get("baggage") != "k=v" {
-		t.Fatalf("InjectCarrier.Set wrote %v", out)
-	}
-	out = make([]kgo.RecordHeader, 0, 4)
-	if n := testing.AllocsPerRun(100, func() { out = out[:0]; in.Set("traceparent", tp) }); n != 0 {
-		t.Fatalf("InjectCarrier.Set(traceparent) allocates %v times", n)
-	}
 }
