@@ -3,6 +3,7 @@ package traceview
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -455,11 +456,6 @@ func containsFold(s, lower string) bool {
 // LogServices returns the services with stored log records, sorted.
 func (s *LogStore) LogServices() []string {
 	s.mu.RLock()
-	out := make([]string, 0, len(s.services))
-	for k := range s.services {
-		out = append(out, k)
-	}
-	s.mu.RUnlock()
-	slices.Sort(out)
-	return out
+	defer s.mu.RUnlock()
+	return slices.Sorted(maps.Keys(s.services))
 }

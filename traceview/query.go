@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -222,13 +223,8 @@ func (s *Store) Trace(id string) (Trace, bool) {
 // Services returns the names of the services with stored spans, sorted.
 func (s *Store) Services() []string {
 	s.mu.RLock()
-	out := make([]string, 0, len(s.services))
-	for name := range s.services {
-		out = append(out, name)
-	}
-	s.mu.RUnlock()
-	slices.Sort(out)
-	return out
+	defer s.mu.RUnlock()
+	return slices.Sorted(maps.Keys(s.services))
 }
 
 // Operations returns the span names of a service with their kinds, sorted.

@@ -73,11 +73,9 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	err := h.err
 	next := nextFast
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Value.Kind() == slog.KindAny {
-			if e, isErr := a.Value.Any().(error); isErr {
-				err = e // the bridge's kvBuffer: an error value is the record's Err
-				return true
-			}
+		if e, isErr := errorValue(a); isErr {
+			err = e // the bridge's kvBuffer: an error value is the record's Err
+			return true
 		}
 		kv, ok := convertAttr(a)
 		switch {
@@ -125,11 +123,9 @@ func (h *logHandler) handleRepeated(ctx context.Context, r slog.Record) error {
 	kvs := append(buf[:0], h.attrs...)
 	err := h.err
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Value.Kind() == slog.KindAny {
-			if e, isErr := a.Value.Any().(error); isErr {
-				err = e
-				return true
-			}
+		if e, isErr := errorValue(a); isErr {
+			err = e
+			return true
 		}
 		kv, _ := convertAttr(a)
 		kvs = setAttr(kvs, kv)
@@ -184,11 +180,9 @@ func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	kvs := make([]attribute.KeyValue, len(h.attrs), len(h.attrs)+len(attrs))
 	copy(kvs, h.attrs)
 	for _, a := range attrs {
-		if a.Value.Kind() == slog.KindAny {
-			if e, isErr := a.Value.Any().(error); isErr {
-				h2.err = e
-				continue
-			}
+		if e, isErr := errorValue(a); isErr {
+			h2.err = e
+			continue
 		}
 		kv, ok := convertAttr(a)
 		if !ok {
@@ -208,6 +202,16 @@ func (h *logHandler) WithGroup(name string) slog.Handler {
 		return h
 	}
 	return &logHandler{logger: h.logger, slow: h.slow.WithGroup(name)}
+}
+
+// errorValue returns a's value when it is an error, which the bridge makes
+// the record's Err rather than an attribute.
+func errorValue(a slog.Attr) (error, bool) {
+	if a.Value.Kind() != slog.KindAny {
+		return nil, false
+	}
+	e, ok := a.Value.Any().(error)
+	return e, ok
 }
 
 // setAttr adds kv to kvs, or, when kvs already has its key, puts its value

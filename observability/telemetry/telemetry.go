@@ -394,9 +394,9 @@ func (p *Provider) newLoggerProvider(ctx context.Context, e export, extra []sdkl
 	// The same processors behind a provider that skips the SDK's key
 	// deduplication, for the records LogHandler has made unique itself;
 	// lp, which deduplicates, serves everyone else (LoggerProvider, the
-	// bridge's records). Shutting fast down first stops its records before
-	// lp flushes and shuts the processors (a second Shutdown of a
-	// BatchProcessor returns at once).
+	// bridge's records). fast's Shutdown flushes and shuts the shared
+	// processors; lp's then finds them shut (a second Shutdown of a
+	// BatchProcessor returns at once) and only stops lp's loggers.
 	fast := sdklog.NewLoggerProvider(append(opts, sdklog.WithAllowKeyDuplication())...)
 	p.lp, p.fastLP = lp, fast
 	p.shutdowns = append(p.shutdowns, fast.Shutdown, lp.Shutdown)
