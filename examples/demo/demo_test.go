@@ -308,29 +308,12 @@ func checkConsole(t *testing.T, uiAddr, traceID string) {
 // (the demo test failed once on a missing SQS consumer span).
 func fetchCompleteTrace(t *testing.T, ctx context.Context, uiAddr, traceID string) *jaegerTrace {
 	t.Helper()
-	var (
-		tr      *jaegerTrace
-		err     error
-		missing []string
-	)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var tr *jaegerTrace
+	testenv.WaitFor(t, 30*time.Second, "every parent span of trace "+traceID+" in the viewer", func() bool {
+		var err error
 		tr, err = fetchTrace(ctx, uiAddr, traceID)
-		if err == nil {
-			missing = missingParents(tr)
-			if len(missing) == 0 {
-				return tr
-			}
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("after 30s the trace still lacks parent spans %v; checking it as it is", missing)
+		return err == nil && len(missingParents(tr)) == 0
+	})
 	return tr
 }
 
